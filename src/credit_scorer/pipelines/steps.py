@@ -1,0 +1,191 @@
+"""ZenML steps: thin wrappers that call the pure domain functions and log run metadata.
+
+Each step's outputs are ZenML artifacts (pydantic models are stored as JSON, tables
+as Parquet) and the key figures are logged to the pipeline run with ``log_metadata``.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Annotated, Any
+
+import pandas as pd
+from zenml import get_step_context, log_metadata, step
+
+from credit_scorer import checks as checks_mod
+from credit_scorer import data, evaluate, fairness, risk, train
+from credit_scorer.config import DatasetSpec, FairnessPolicy, Thresholds, TrainingConfig
+from credit_scorer.data import DataQualityReport, DatasetInfo, SplitSizes
+from credit_scorer.evaluate import Evaluation
+from credit_scorer.fairness import FairnessReport
+from credit_scorer.risk import RiskAssessment, RiskRegister
+from credit_scorer.train import TrainedModel
+
+
+step = partial(step, enable_artifact_visualization=False)
+"""Steps skip ZenML's HTML previews of artifacts: they cost seconds per table and the
+documents this product generates show what a reviewer needs."""
+
+
+def _log_to_run(metadata: dict[str, Any]) -> None:
+    """Log metadata on the pipeline run (visible on the run page) and on this step."""
+    log_metadata(metadata=metadata)
+    log_metadata(metadata=metadata, run_id_name_or_prefix=get_step_context().pipeline_run.id)
+
+
+@step()
+def load_data(spec: DatasetSpec) -> Annotated[DatasetInfo, "dataset_info"]:
+    """Read the data file, check its sha256 against the spec, record its provenance."""
+    _frame, info = data.load_dataset(spec)
+    _log_to_run({"dataset": {"name": info.name, "sha256": info.sha256, "rows": info.rows, "location": info.location}})
+    return info
+
+
+@step()
+def validate_data(
+    spec: DatasetSpec, dataset_info: DatasetInfo
+) -> tuple[Annotated[pd.DataFrame, "clean_data"], Annotated[DataQualityReport, "data_quality"]]:
+    """Validate the same bytes ``load_data`` hashed against the spec (pandera)."""
+    frame, info = data.load_dataset(spec)
+    if info.sha256 != dataset_info.sha256:
+        raise data.DatasetIntegrityError(
+            f"data file {info.location} changed while the run was in progress "
+            f"(sha256 {dataset_info.sha256} at load, {info.sha256} now)"
+        )
+    clean, quality = data.validate_dataset(frame, spec, source=info.location)
+    _log_to_run(
+        {
+            "data_quality": {
+                "rows": quality.rows,
+                "default_rate": quality.default_rate,
+                "missing_value_share": quality.missing_value_share,
+                "undocumented_codes": [u.model_dump() for u in quality.undocumented_codes],
+            }
+        }
+    )
+    return clean, quality
+
+
+@step()
+def split_data(
+    clean_data: pd.DataFrame, spec: DatasetSpec, training: TrainingConfig
+) -> tuple[
+    Annotated[pd.DataFrame, "train_split"],
+    Annotated[pd.DataFrame, "validation_split"],
+    Annotated[pd.DataFrame, "test_split"],
+    Annotated[SplitSizes, "split_sizes"],
+]:
+    """Stratified, seeded train / validation / test split."""
+    train_part, valid_part, test_part, sizes = data.split_dataset(clean_data, spec, training)
+    _log_to_run({"split_sizes": sizes.model_dump(), "seed": training.seed})
+    return train_part, valid_part, test_part, sizes
+
+
+@step()
+def train_model(
+    train_split: pd.DataFrame, validation_split: pd.DataFrame, spec: DatasetSpec, training: TrainingConfig
+) -> Annotated[TrainedModel, "model"]:
+    """Train LightGBM; early stopping and the decision threshold use validation only."""
+    model = train.train_model(train_split, validation_split, spec, training)
+    _log_to_run(
+        {
+            "model": {
+                "sha256": model.sha256,
+                "decision_threshold": model.decision_threshold,
+                "threshold_rule": model.threshold_rule_description,
+                "best_iteration": model.best_iteration,
+                "features": model.feature_names,
+                "train_auc": model.train_auc,
+                "validation_auc": model.validation_auc,
+            },
+            "training_config": training.model_dump(),
+        }
+    )
+    return model
+
+
+@step()
+def evaluate_model(
+    model: TrainedModel, test_split: pd.DataFrame, spec: DatasetSpec
+) -> Annotated[Evaluation, "evaluation"]:
+    """Metrics on the untouched test split."""
+    result = evaluate.evaluate_model(model, test_split, spec)
+    _log_to_run({"evaluation": result.model_dump()})
+    return result
+
+
+@step()
+def assess_fairness(
+    model: TrainedModel, test_split: pd.DataFrame, spec: DatasetSpec, policy: FairnessPolicy
+) -> Annotated[FairnessReport, "fairness"]:
+    """Per-group approval rates and gaps for each protected attribute (fairlearn)."""
+    report = fairness.assess_fairness(model, test_split, spec, policy)
+    _log_to_run(
+        {
+            "fairness": {
+                "bias_disparity": report.bias_disparity,
+                "bias_disparity_attribute": report.bias_disparity_attribute or "",
+                "fairness_flags": report.fairness_flags,
+                "insufficient_sample_groups": report.insufficient_sample_groups,
+                "min_group_size": report.min_group_size,
+                "per_attribute": {
+                    a.attribute: {
+                        "demographic_parity_difference": a.demographic_parity_difference,
+                        "demographic_parity_ratio": a.demographic_parity_ratio,
+                        "equal_opportunity_difference": a.equal_opportunity_difference,
+                        "equalized_odds_difference": a.equalized_odds_difference,
+                    }
+                    for a in report.attributes
+                },
+            }
+        }
+    )
+    return report
+
+
+@step()
+def risk_assessment(
+    evaluation: Evaluation,
+    fairness_report: FairnessReport,
+    data_quality: DataQualityReport,
+    model: TrainedModel,
+    thresholds: Thresholds,
+    register: RiskRegister,
+) -> Annotated[RiskAssessment, "risk"]:
+    """Evaluate the risk register on this run's measurements."""
+    measurements = risk.risk_measurements(evaluation, fairness_report, data_quality, model, thresholds)
+    result = risk.assess_risk(register, measurements)
+    _log_to_run(
+        {
+            "risk": {
+                "overall_risk_score": result.overall_risk_score,
+                "risk_level": result.risk_level,
+                "high_risk_factors": result.high_risk_factors,
+                "triggered_hazards": [h.id for h in result.hazards if h.triggered],
+                "register_version": result.register_version,
+            }
+        }
+    )
+    return result
+
+
+@step()
+def check_thresholds(
+    evaluation: Evaluation,
+    fairness_report: FairnessReport,
+    risk_result: RiskAssessment,
+    thresholds: Thresholds,
+) -> Annotated[checks_mod.ThresholdChecks, "threshold_checks"]:
+    """The four SOP §2 checks (value, limit, pass/fail): the release gate's input."""
+    result = checks_mod.threshold_checks(evaluation, fairness_report, risk_result, thresholds)
+    _log_to_run(
+        {
+            "threshold_checks": {
+                c.name: {"value": c.value, "limit": c.limit, "operator": c.operator, "passed": c.passed}
+                for c in result.checks
+            },
+            "thresholds": thresholds.model_dump(),
+            "all_checks_passed": result.all_passed,
+        }
+    )
+    return result
