@@ -28,7 +28,8 @@ class ThresholdCheck(BaseModel):
     @property
     def text(self) -> str:
         """E.g. ``Accuracy 0.8187 >= 0.8000: pass``."""
-        return f"{self.name} {self.value:.4f} {self.operator} {self.limit:.4f}: {'pass' if self.passed else 'FAIL'}"
+        verdict = "pass" if self.passed else "FAIL"
+        return f"{self.name} {self.value:.4f} {self.operator} {self.limit:.4f}: {verdict}"
 
 
 class ThresholdChecks(BaseModel):
@@ -69,6 +70,11 @@ def threshold_checks(
             _check("Accuracy", evaluation.accuracy, ">=", thresholds.accuracy_min),
             _check("Bias disparity", fairness.bias_disparity, "<=", thresholds.bias_disparity_max),
             _check("Risk score", risk.overall_risk_score, "<=", thresholds.risk_score_max),
-            _check("Fairness flags", float(len(fairness.fairness_flags)), "<=", float(thresholds.fairness_flags_max)),
+            _check(
+                "Fairness flags",
+                float(len(fairness.fairness_flags)),
+                "<=",
+                float(thresholds.fairness_flags_max),
+            ),
         ],
     )

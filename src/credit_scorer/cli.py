@@ -68,21 +68,30 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 def run(
     dataset_spec: Annotated[
         Path | None,
-        typer.Option("--dataset-spec", help="Dataset spec YAML (default: the bundled Taiwan credit-default data).",
-                     exists=False, dir_okay=False),
+        typer.Option(
+            "--dataset-spec",
+            help="Dataset spec YAML (default: the bundled Taiwan credit-default data).",
+            exists=False,
+            dir_okay=False,
+        ),
     ] = None,
     thresholds: Annotated[
         Path | None,
-        typer.Option("--thresholds", help="YAML overriding the Model Approval Thresholds and fairness policy."),
+        typer.Option(
+            "--thresholds", help="YAML overriding the Model Approval Thresholds and fairness policy."
+        ),
     ] = None,
     risk_register: Annotated[
         Path | None, typer.Option("--risk-register", help="Risk register YAML (default: the bundled one).")
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed for the split and LightGBM.")] = None,
     n_estimators: Annotated[
-        int | None, typer.Option("--n-estimators", help="Maximum boosting rounds (early stopping on validation).")
+        int | None,
+        typer.Option("--n-estimators", help="Maximum boosting rounds (early stopping on validation)."),
     ] = None,
-    learning_rate: Annotated[float | None, typer.Option("--learning-rate", help="LightGBM learning rate.")] = None,
+    learning_rate: Annotated[
+        float | None, typer.Option("--learning-rate", help="LightGBM learning rate.")
+    ] = None,
     num_leaves: Annotated[int | None, typer.Option("--num-leaves", help="LightGBM leaves per tree.")] = None,
     threshold_rule: Annotated[
         str | None,
@@ -93,13 +102,20 @@ def run(
     ] = None,
     cost_ratio: Annotated[
         float | None,
-        typer.Option("--cost-ratio", help="expected_cost rule: cost of approving a defaulter ÷ cost of declining a repayer."),
+        typer.Option(
+            "--cost-ratio",
+            help="expected_cost rule: cost of approving a defaulter ÷ cost of declining a repayer.",
+        ),
     ] = None,
     target_approval_rate: Annotated[
-        float | None, typer.Option("--target-approval-rate", help="approval_rate rule: approval rate to reach.")
+        float | None,
+        typer.Option("--target-approval-rate", help="approval_rate rule: approval rate to reach."),
     ] = None,
     shuffle_labels: Annotated[
-        bool, typer.Option("--shuffle-labels", help="Shuffle training labels (a deliberately weak model, for demos).")
+        bool,
+        typer.Option(
+            "--shuffle-labels", help="Shuffle training labels (a deliberately weak model, for demos)."
+        ),
     ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show ZenML's own log output.")] = False,
 ) -> None:
@@ -149,7 +165,9 @@ def run(
 
 
 @app.command()
-def show(run_id: Annotated[str, typer.Argument(help="Run ID (or unique prefix or name) of a training run.")]) -> None:
+def show(
+    run_id: Annotated[str, typer.Argument(help="Run ID (or unique prefix or name) of a training run.")],
+) -> None:
     """Show the metrics, fairness, risk and threshold checks of an earlier run."""
     use_project_zenml_state()
     from credit_scorer import summary

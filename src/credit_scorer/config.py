@@ -50,7 +50,9 @@ class ColumnSpec(Frozen):
     @model_validator(mode="after")
     def _undocumented_maps_to_valid(self) -> ColumnSpec:
         if self.codes is not None:
-            bad = [v for v in self.undocumented.values() if v not in self.codes and v not in self.undocumented]
+            bad = [
+                v for v in self.undocumented.values() if v not in self.codes and v not in self.undocumented
+            ]
             if bad:
                 raise ValueError(f"undocumented codes map to {bad}, which are not valid codes")
         if self.min is not None and self.max is not None and self.min > self.max:

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict
 from sklearn.model_selection import train_test_split
 
 from credit_scorer.config import PACKAGE_PREFIX, ColumnSpec, DatasetSpec, TrainingConfig
-from credit_scorer.errors import DataValidationError, DatasetIntegrityError
+from credit_scorer.errors import DatasetIntegrityError, DataValidationError
 
 MAX_ROWS_SHOWN = 5
 """How many offending rows an error message lists per column and check."""
@@ -159,6 +159,13 @@ def _check(name: str, ok: Callable[[pd.Series, pd.Series], pd.Series]) -> pa.Che
     return pa.Check(run, name=name, error=name)
 
 
+def _isin(values: list[int]) -> Callable[[pd.Series, pd.Series], pd.Series]:
+    def ok(_series: pd.Series, numbers: pd.Series) -> pd.Series:
+        return numbers.isin(values)
+
+    return ok
+
+
 def _column_checks(col: ColumnSpec) -> list[pa.Check]:
     checks = [
         _check("is a number", lambda s, n: n.notna()),
@@ -173,7 +180,7 @@ def _column_checks(col: ColumnSpec) -> list[pa.Check]:
     allowed = col.allowed_codes()
     if allowed is not None:
         codes = sorted(allowed)
-        checks.append(_check(f"is one of the codes {codes}", lambda s, n: n.isin(codes)))
+        checks.append(_check(f"is one of the codes {codes}", _isin(codes)))
     return checks
 
 
@@ -189,7 +196,7 @@ def dataset_schema(spec: DatasetSpec) -> pa.DataFrameSchema:
         checks = _column_checks(col_spec)
         if name == spec.target.column:
             labels = [spec.target.non_default_value, spec.target.default_value]
-            checks.append(_check(f"is a label {labels}", lambda s, n, labels=labels: n.isin(labels)))
+            checks.append(_check(f"is a label {labels}", _isin(labels)))
         columns[name] = pa.Column(
             None,
             checks=checks,
@@ -209,7 +216,9 @@ def _describe_failures(failures: pd.DataFrame, source: str) -> str:
             lines.append(f"  column {column!r}: missing from the file")
             continue
         rows = group.dropna(subset=["index"])
-        label = {"not_nullable": "is empty (NaN)", "field_uniqueness": "is unique"}.get(str(check), str(check))
+        label = {"not_nullable": "is empty (NaN)", "field_uniqueness": "is unique"}.get(
+            str(check), str(check)
+        )
         if rows.empty:
             lines.append(f"  column {column!r}: {label} failed")
             continue

@@ -59,7 +59,9 @@ class Evaluation(BaseModel):
     confusion_matrix: ConfusionMatrix
 
 
-def expected_calibration_error(defaulted: np.ndarray, proba: np.ndarray, bins: int = CALIBRATION_BINS) -> float:
+def expected_calibration_error(
+    defaulted: np.ndarray, proba: np.ndarray, bins: int = CALIBRATION_BINS
+) -> float:
     """Mean |observed default rate − mean predicted probability| over equal-width bins, weighted by size."""
     edges = np.linspace(0.0, 1.0, bins + 1)
     which = np.clip(np.digitize(proba, edges[1:-1]), 0, bins - 1)

@@ -147,7 +147,11 @@ def assess_attribute(
     gaps: dict[str, float | None] = dict.fromkeys(("dpd", "dpr", "eop", "eod"))
     if len(compared) >= 2:
         mask = groups.isin(compared).to_numpy()
-        kwargs = {"y_true": repaid[mask], "y_pred": approved[mask], "sensitive_features": groups.to_numpy()[mask]}
+        kwargs = {
+            "y_true": repaid[mask],
+            "y_pred": approved[mask],
+            "sensitive_features": groups.to_numpy()[mask],
+        }
         gaps = {
             "dpd": float(demographic_parity_difference(**kwargs)),
             "dpr": float(demographic_parity_ratio(**kwargs)),
@@ -195,7 +199,11 @@ def assess_decisions(
         assess_attribute(name, repaid, approved, labels, policy.min_group_size, (orders or {}).get(name))
         for name, labels in groups.items()
     ]
-    measured = [(a.demographic_parity_difference, a.attribute) for a in attributes if a.demographic_parity_difference is not None]
+    measured = [
+        (a.demographic_parity_difference, a.attribute)
+        for a in attributes
+        if a.demographic_parity_difference is not None
+    ]
     disparity, worst = max(measured) if measured else (0.0, None)
     return FairnessReport(
         favourable_outcome=FAVOURABLE_OUTCOME,

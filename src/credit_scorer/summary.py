@@ -41,7 +41,10 @@ def metrics_table(result: RunResult) -> Table:
     ]
     cm = ev.confusion_matrix
     rows.append(
-        ("confusion matrix TN / FP / FN / TP", f"{cm.true_negative} / {cm.false_positive} / {cm.false_negative} / {cm.true_positive}")
+        (
+            "confusion matrix TN / FP / FN / TP",
+            f"{cm.true_negative} / {cm.false_positive} / {cm.false_negative} / {cm.true_positive}",
+        )
     )
     for name, value in rows:
         table.add_row(name, value)
@@ -136,7 +139,8 @@ def print_run(console: Console, result: RunResult) -> None:
     sizes = result.split_sizes
     console.print()
     console.print(
-        f"dataset [cyan]{result.dataset.name}[/]: {result.dataset.rows} rows, sha256 {result.dataset.sha256[:16]}…; "
+        f"dataset [cyan]{result.dataset.name}[/]: {result.dataset.rows} rows, "
+        f"sha256 {result.dataset.sha256[:16]}…; "
         f"split train {sizes.train} / validation {sizes.validation} / test {sizes.test}"
     )
     console.print(f"model sha256 {result.model_sha256}")

@@ -59,16 +59,16 @@ class TrainedModel(BaseModel):
 
     def predict_default_proba(self, frame: pd.DataFrame) -> np.ndarray:
         """Probability of default for each row of ``frame``."""
-        return np.asarray(self._booster.predict(model_matrix(frame, self.input_columns, self.derived_features)))
+        return np.asarray(
+            self._booster.predict(model_matrix(frame, self.input_columns, self.derived_features))
+        )
 
     def declines(self, proba: np.ndarray) -> np.ndarray:
         """1 where the decision is decline (predicted default), else 0."""
         return (proba >= self.decision_threshold).astype(np.int8)
 
 
-def model_matrix(
-    frame: pd.DataFrame, input_columns: list[str], derived: list[RatioFeature]
-) -> np.ndarray:
+def model_matrix(frame: pd.DataFrame, input_columns: list[str], derived: list[RatioFeature]) -> np.ndarray:
     """Feature matrix: the input columns, then each ratio ``num / max(den, 1)``."""
     base = frame[input_columns].to_numpy(dtype=np.float64)
     if not derived:
@@ -94,10 +94,7 @@ def choose_threshold(
         approval = np.array([(default_proba < t).mean() for t in THRESHOLD_GRID])
         reaching = np.flatnonzero(approval >= config.target_approval_rate)
         threshold = float(THRESHOLD_GRID[reaching[0]] if reaching.size else THRESHOLD_GRID[-1])
-        text = (
-            f"lowest threshold whose validation approval rate reaches "
-            f"{config.target_approval_rate:.0%}"
-        )
+        text = f"lowest threshold whose validation approval rate reaches {config.target_approval_rate:.0%}"
         return threshold, text
     declines = default_proba[None, :] >= THRESHOLD_GRID[:, None]
     missed_defaults = ((~declines) & (defaulted[None, :] == 1)).sum(axis=1)
@@ -148,7 +145,7 @@ def train_model(
     params = lightgbm_params(config)
     train_set = lgb.Dataset(x_train, label=y_train, feature_name=names, free_raw_data=True)
     valid_set = lgb.Dataset(x_valid, label=y_valid, reference=train_set)
-    callbacks = []
+    callbacks: list[Any] = []
     if config.early_stopping_rounds and config.n_estimators > 1:
         callbacks.append(lgb.early_stopping(config.early_stopping_rounds, verbose=False))
     booster = lgb.train(

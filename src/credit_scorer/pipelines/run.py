@@ -113,5 +113,7 @@ def run_training(
 
 def recent_runs(limit: int) -> list[tuple[str, str, str]]:
     """``(run id, created UTC, status)`` of the newest training runs."""
-    runs = Client().list_pipeline_runs(pipeline_name=training_pipeline.name, sort_by="desc:created", size=limit)
+    runs = Client().list_pipeline_runs(
+        pipeline_name=training_pipeline.name, sort_by="desc:created", size=limit
+    )
     return [(str(r.id), r.created.strftime("%Y-%m-%d %H:%M:%S"), str(r.status.value)) for r in runs.items]

@@ -16,11 +16,11 @@ from credit_scorer import checks as checks_mod
 from credit_scorer import data, evaluate, fairness, risk, train
 from credit_scorer.config import DatasetSpec, FairnessPolicy, Thresholds, TrainingConfig
 from credit_scorer.data import DataQualityReport, DatasetInfo, SplitSizes
+from credit_scorer.errors import DatasetIntegrityError
 from credit_scorer.evaluate import Evaluation
 from credit_scorer.fairness import FairnessReport
 from credit_scorer.risk import RiskAssessment, RiskRegister
 from credit_scorer.train import TrainedModel
-
 
 step = partial(step, enable_artifact_visualization=False)
 """Steps skip ZenML's HTML previews of artifacts: they cost seconds per table and the
@@ -37,7 +37,9 @@ def _log_to_run(metadata: dict[str, Any]) -> None:
 def load_data(spec: DatasetSpec) -> Annotated[DatasetInfo, "dataset_info"]:
     """Read the data file, check its sha256 against the spec, record its provenance."""
     _frame, info = data.load_dataset(spec)
-    _log_to_run({"dataset": {"name": info.name, "sha256": info.sha256, "rows": info.rows, "location": info.location}})
+    _log_to_run(
+        {"dataset": {"name": info.name, "sha256": info.sha256, "rows": info.rows, "location": info.location}}
+    )
     return info
 
 
@@ -48,7 +50,7 @@ def validate_data(
     """Validate the same bytes ``load_data`` hashed against the spec (pandera)."""
     frame, info = data.load_dataset(spec)
     if info.sha256 != dataset_info.sha256:
-        raise data.DatasetIntegrityError(
+        raise DatasetIntegrityError(
             f"data file {info.location} changed while the run was in progress "
             f"(sha256 {dataset_info.sha256} at load, {info.sha256} now)"
         )

@@ -48,9 +48,13 @@ def reporting(step_name: str) -> Iterator[None]:
     try:
         yield
     except BaseException:
-        progress.info("failed", extra={"step": step_name, "event": "failed", "seconds": time.perf_counter() - start})
+        progress.info(
+            "failed", extra={"step": step_name, "event": "failed", "seconds": time.perf_counter() - start}
+        )
         raise
-    progress.info("finished", extra={"step": step_name, "event": "finished", "seconds": time.perf_counter() - start})
+    progress.info(
+        "finished", extra={"step": step_name, "event": "finished", "seconds": time.perf_counter() - start}
+    )
 
 
 @pipeline(
