@@ -60,7 +60,7 @@ class _ProgressHandler(logging.Handler):
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    err_console.print(f"[red]error:[/] {message}")
+    err_console.print(f"[red]error:[/] {message}", soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -147,7 +147,9 @@ def run(
     progress.setLevel(logging.INFO)
     progress.propagate = False
     progress.addHandler(_ProgressHandler())
-    console.print(f"[bold]training_pipeline[/] on [cyan]{spec.name}[/] ({spec.data_location()})")
+    console.print(
+        f"[bold]training_pipeline[/] on [cyan]{spec.name}[/] ({spec.data_location()})", soft_wrap=True
+    )
     try:
         result = run_training(spec, policy, training, register)
     except PipelineRunFailed as exc:

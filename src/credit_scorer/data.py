@@ -228,7 +228,8 @@ def _describe_failures(failures: pd.DataFrame, source: str) -> str:
         )
         more = f" and {len(rows) - MAX_ROWS_SHOWN} more" if len(rows) > MAX_ROWS_SHOWN else ""
         verb = "must be unique" if check == "field_uniqueness" else f"must pass '{label}'"
-        lines.append(f"  column {column!r} {verb}; {len(rows)} rows fail: {shown}{more}")
+        count = f"{len(rows)} row fails" if len(rows) == 1 else f"{len(rows)} rows fail"
+        lines.append(f"  column {column!r} {verb}; {count}: {shown}{more}")
     return "\n".join(lines)
 
 

@@ -160,4 +160,4 @@ def print_run(console: Console, result: RunResult) -> None:
         if result.checks.all_passed
         else f"[bold red]threshold checks failed: {', '.join(result.checks.failed)}[/]"
     )
-    console.print(f"run id [bold]{result.run_id}[/] ({result.status}): {verdict}")
+    console.print(f"run id [bold]{result.run_id}[/] ({result.status}): {verdict}", soft_wrap=True)

@@ -1,0 +1,129 @@
+"""The real ZenML training pipeline on the bundled data, end to end."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from credit_scorer.cli import EXIT_CHECKS_FAILED, app
+from credit_scorer.config import bundled_resource, load_dataset_spec, load_policy, training_config
+from credit_scorer.data import read_data_bytes
+from credit_scorer.risk import load_risk_register
+
+pytestmark = pytest.mark.integration
+
+BUNDLED_SHA256 = "4edce6da569b2c30788a85fd98a9bafb1a983e8ca1a7aac875dd7ff853cbd0bb"
+
+
+@pytest.fixture(scope="module")
+def default_run():
+    from credit_scorer.pipelines.run import run_training
+
+    return run_training(load_dataset_spec(), load_policy(), training_config(), load_risk_register())
+
+
+def test_default_run_reaches_auc_and_passes_every_check(default_run) -> None:
+    assert default_run.status == "completed"
+    assert default_run.evaluation.auc >= 0.77
+    assert default_run.checks.all_passed, [c.text for c in default_run.checks.checks]
+    assert [c.name for c in default_run.checks.checks] == ["Accuracy", "Bias disparity", "Risk score", "Fairness flags"]
+
+
+def test_run_metadata_holds_every_figure(default_run) -> None:
+    from zenml.client import Client
+
+    run = Client().get_pipeline_run(default_run.run_id)
+    meta = run.run_metadata
+    assert meta["dataset"]["sha256"] == BUNDLED_SHA256
+    assert meta["dataset"]["rows"] == 30000
+    assert meta["model"]["sha256"] == default_run.model_sha256
+    sizes = meta["split_sizes"]
+    assert sizes["train"] + sizes["validation"] + sizes["test"] == 30000
+    assert meta["evaluation"]["auc"] == pytest.approx(default_run.evaluation.auc)
+    assert meta["fairness"]["bias_disparity"] == pytest.approx(default_run.fairness.bias_disparity)
+    assert meta["risk"]["overall_risk_score"] == pytest.approx(default_run.risk.overall_risk_score)
+    assert set(meta["threshold_checks"]) == {"Accuracy", "Bias disparity", "Risk score", "Fairness flags"}
+    assert meta["all_checks_passed"] is True
+    assert meta["thresholds"]["accuracy_min"] == 0.80
+
+
+def test_results_are_saved_as_json_artifacts(default_run) -> None:
+    from zenml.client import Client
+
+    run = Client().get_pipeline_run(default_run.run_id)
+    for step_name, output in [
+        ("evaluate_model", "evaluation"),
+        ("assess_fairness", "fairness"),
+        ("risk_assessment", "risk"),
+        ("check_thresholds", "threshold_checks"),
+        ("split_data", "split_sizes"),
+    ]:
+        uri = Path(run.steps[step_name].outputs[output][0].uri)
+        files = list(uri.rglob("*.json"))
+        assert files, f"{step_name}.{output} has no JSON file under {uri}"
+
+
+def test_model_version_is_registered(default_run) -> None:
+    from zenml.client import Client
+
+    run = Client().get_pipeline_run(default_run.run_id)
+    assert run.model_version is not None
+    assert run.model_version.model.name == "credit-scorer"
+
+
+def test_cli_run_with_shuffled_labels_fails_the_checks() -> None:
+    result = CliRunner().invoke(app, ["run", "--shuffle-labels", "--n-estimators", "50"])
+    assert result.exit_code == EXIT_CHECKS_FAILED, result.output
+    assert "threshold checks failed" in result.output
+    assert "Accuracy" in result.output
+
+
+def _bad_spec(tmp_path: Path) -> Path:
+    frame = pd.read_csv(io.BytesIO(read_data_bytes("package:data/default_of_credit_card_clients.csv.gz"))).head(400)
+    frame.loc[7, "AGE"] = 150
+    csv = tmp_path / "bad.csv"
+    frame.to_csv(csv, index=False)
+    spec = yaml.safe_load(bundled_resource("taiwan_credit.yaml").read_text())
+    spec["source"]["file"] = str(csv)
+    spec["source"].pop("sha256")
+    path = tmp_path / "bad_spec.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
+def test_cli_run_on_bad_data_stops_before_training_and_names_the_row(tmp_path: Path, monkeypatch) -> None:
+    from zenml.client import Client
+
+    from credit_scorer.pipelines.run import latest_run_id
+
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["run", "--dataset-spec", str(_bad_spec(tmp_path))])
+    assert result.exit_code == 1, result.output
+    assert "step validate_data failed" in result.output
+    assert "column 'AGE'" in result.output
+    assert "row 7 (line 9) = 150" in result.output
+    run = Client().get_pipeline_run(latest_run_id())
+    assert run.status.value == "failed"
+    assert set(run.steps) == {"load_data", "validate_data"}
+    assert "train_model" not in run.steps
+    # nothing else written for the run: no files appear in the working directory
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv", "bad_spec.yaml"]
+
+
+def test_cli_refuses_a_missing_spec_file(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["run", "--dataset-spec", str(tmp_path / "nope.yaml")])
+    assert result.exit_code == 2
+    assert "nope.yaml" in result.output
+
+
+def test_cli_help_documents_every_option() -> None:
+    result = CliRunner().invoke(app, ["run", "--help"])
+    assert result.exit_code == 0
+    for option in ("--dataset-spec", "--thresholds", "--risk-register", "--seed", "--n-estimators",
+                   "--threshold-rule", "--cost-ratio", "--target-approval-rate", "--shuffle-labels"):
+        assert option in result.output
