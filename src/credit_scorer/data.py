@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import zlib
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
@@ -23,6 +24,10 @@ from credit_scorer.errors import DatasetIntegrityError, DataValidationError
 
 MAX_ROWS_SHOWN = 5
 """How many offending rows an error message lists per column and check."""
+
+
+INT64_LIMIT = 2**63 - 1
+"""Largest magnitude an integer column may hold (values are stored as int64)."""
 
 
 class DatasetInfo(BaseModel):
@@ -99,7 +104,7 @@ def read_data_bytes(location: str) -> bytes:
     if location.endswith(".gz"):
         try:
             raw = gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
+        except (OSError, EOFError, zlib.error) as exc:
             raise DataValidationError(f"data file {location} is not a valid gzip file: {exc}") from exc
     return raw
 
@@ -173,6 +178,7 @@ def _column_checks(col: ColumnSpec) -> list[pa.Check]:
     ]
     if col.type == "int":
         checks.append(_check("is a whole number", lambda s, n: (n % 1) == 0))
+        checks.append(_check("fits in a 64-bit integer", lambda s, n: n.between(-INT64_LIMIT, INT64_LIMIT)))
     if col.min is not None or col.max is not None:
         lo = -np.inf if col.min is None else col.min
         hi = np.inf if col.max is None else col.max
@@ -216,18 +222,18 @@ def _describe_failures(failures: pd.DataFrame, source: str) -> str:
             lines.append(f"  column {column!r}: missing from the file")
             continue
         rows = group.dropna(subset=["index"])
-        label = {"not_nullable": "is empty (NaN)", "field_uniqueness": "is unique"}.get(
-            str(check), str(check)
-        )
+        verb = {
+            "not_nullable": "must not be empty (NaN)",
+            "field_uniqueness": "must be unique",
+        }.get(str(check), f"must pass '{check}'")
         if rows.empty:
-            lines.append(f"  column {column!r}: {label} failed")
+            lines.append(f"  column {column!r} {verb}")
             continue
         shown = ", ".join(
             f"row {int(r['index'])} (line {int(r['index']) + 2}) = {r['failure_case']!r}"
             for _, r in rows.head(MAX_ROWS_SHOWN).iterrows()
         )
         more = f" and {len(rows) - MAX_ROWS_SHOWN} more" if len(rows) > MAX_ROWS_SHOWN else ""
-        verb = "must be unique" if check == "field_uniqueness" else f"must pass '{label}'"
         count = f"{len(rows)} row fails" if len(rows) == 1 else f"{len(rows)} rows fail"
         lines.append(f"  column {column!r} {verb}; {count}: {shown}{more}")
     return "\n".join(lines)
@@ -257,8 +263,9 @@ def validate_dataset(
 
     undocumented: list[UndocumentedCode] = []
     for name, col_spec in spec.columns.items():
+        original = clean[name].copy()  # match codes before any mapping, so chains apply once
         for code, mapped in sorted(col_spec.undocumented.items()):
-            hits = clean[name] == code
+            hits = original == code
             count = int(hits.sum())
             if count:
                 undocumented.append(UndocumentedCode(column=name, code=code, rows=count, mapped_to=mapped))

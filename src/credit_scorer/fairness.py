@@ -13,6 +13,8 @@ and left out of the between-group comparisons, never silently dropped.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 from fairlearn.metrics import (
@@ -105,6 +107,20 @@ def group_order(attribute: ProtectedAttribute) -> list[str]:
     return list((attribute.group_names or {}).values())
 
 
+def _gap(
+    metric: Callable[..., float],
+    repaid: np.ndarray,
+    approved: np.ndarray,
+    labels: np.ndarray,
+    groups: list[str],
+) -> float | None:
+    """A fairlearn between-group metric over ``groups`` only; None with fewer than two."""
+    if len(groups) < 2:
+        return None
+    mask = np.isin(labels, groups)
+    return _rate(metric(y_true=repaid[mask], y_pred=approved[mask], sensitive_features=labels[mask]))
+
+
 def assess_attribute(
     attribute: str,
     repaid: np.ndarray,
@@ -113,60 +129,56 @@ def assess_attribute(
     min_group_size: int,
     order: list[str] | None = None,
 ) -> AttributeFairness:
-    """Per-group rates and between-group gaps for one attribute, groups in ``order``."""
+    """Per-group rates and between-group gaps for one attribute, groups in ``order``.
+
+    A rate with an empty denominator (TPR of a group where nobody repaid, FPR of one
+    where nobody defaulted) is None, and that group is left out of the gap built on it.
+    """
+    labels = groups.astype(str).to_numpy()
     frame = MetricFrame(
-        metrics={
-            "n": count,
-            "approval_rate": selection_rate,
-            "tpr": true_positive_rate,
-            "fpr": false_positive_rate,
-        },
+        metrics={"n": count, "approval_rate": selection_rate},
         y_true=repaid,
         y_pred=approved,
-        sensitive_features=groups.to_numpy(),
+        sensitive_features=labels,
     )
     rank = {name: i for i, name in enumerate(order or [])}
     by_group = frame.by_group
     ordered = sorted(by_group.index, key=lambda g: (rank.get(str(g), len(rank)), str(g)))
     rows: list[GroupFairness] = []
     for group in ordered:
-        values = by_group.loc[group]
-        n = int(values["n"])
+        in_group = labels == group
+        repaid_in, defaulted_in = in_group & (repaid == 1), in_group & (repaid == 0)
+        n = int(by_group.loc[group, "n"])
         rows.append(
             GroupFairness(
                 group=str(group),
                 n=n,
-                approval_rate=float(values["approval_rate"]),
-                true_positive_rate=_rate(values["tpr"]),
-                false_positive_rate=_rate(values["fpr"]),
+                approval_rate=float(by_group.loc[group, "approval_rate"]),
+                true_positive_rate=_rate(true_positive_rate(repaid[in_group], approved[in_group]))
+                if repaid_in.any()
+                else None,
+                false_positive_rate=_rate(false_positive_rate(repaid[in_group], approved[in_group]))
+                if defaulted_in.any()
+                else None,
                 sufficient_sample=n >= min_group_size,
             )
         )
     compared = [r.group for r in rows if r.sufficient_sample]
-    small = [r.group for r in rows if not r.sufficient_sample]
-    gaps: dict[str, float | None] = dict.fromkeys(("dpd", "dpr", "eop", "eod"))
-    if len(compared) >= 2:
-        mask = groups.isin(compared).to_numpy()
-        kwargs = {
-            "y_true": repaid[mask],
-            "y_pred": approved[mask],
-            "sensitive_features": groups.to_numpy()[mask],
-        }
-        gaps = {
-            "dpd": float(demographic_parity_difference(**kwargs)),
-            "dpr": float(demographic_parity_ratio(**kwargs)),
-            "eop": float(equal_opportunity_difference(**kwargs)),
-            "eod": float(equalized_odds_difference(**kwargs)),
-        }
+    with_repaid = [r.group for r in rows if r.sufficient_sample and r.true_positive_rate is not None]
+    with_both = [
+        g for g in with_repaid if next(r for r in rows if r.group == g).false_positive_rate is not None
+    ]
     return AttributeFairness(
         attribute=attribute,
         groups=rows,
         compared_groups=compared,
-        insufficient_sample_groups=small,
-        demographic_parity_difference=gaps["dpd"],
-        demographic_parity_ratio=gaps["dpr"],
-        equal_opportunity_difference=gaps["eop"],
-        equalized_odds_difference=gaps["eod"],
+        insufficient_sample_groups=[r.group for r in rows if not r.sufficient_sample],
+        demographic_parity_difference=_gap(demographic_parity_difference, repaid, approved, labels, compared),
+        demographic_parity_ratio=_gap(demographic_parity_ratio, repaid, approved, labels, compared),
+        equal_opportunity_difference=_gap(
+            equal_opportunity_difference, repaid, approved, labels, with_repaid
+        ),
+        equalized_odds_difference=_gap(equalized_odds_difference, repaid, approved, labels, with_both),
     )
 
 

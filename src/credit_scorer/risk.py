@@ -179,7 +179,8 @@ def assess_risk(register: RiskRegister, measurements: dict[str, float]) -> RiskA
                 mitigation=hazard.mitigation,
             )
         )
-    overall = 1.0 - math.prod(1.0 - r.score for r in results)
+    # rounded so that one hazard scoring exactly a cut-off lands in the same level overall
+    overall = round(1.0 - math.prod(1.0 - r.score for r in results), 12)
     return RiskAssessment(
         register_version=register.version,
         hazards=results,

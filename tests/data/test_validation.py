@@ -555,3 +555,60 @@ def test_split_of_a_single_class_is_refused(
 
     with pytest.raises(DataValidationError, match=re.escape(repr(TARGET))):
         split_dataset(repaid_only, spec, training_config())
+
+
+# ---------------------------------------------------------------------------
+# Regressions (each failed before its fix)
+# ---------------------------------------------------------------------------
+def test_corrupt_gzip_body_is_not_valid_gzip(tmp_path: Path, raw: pd.DataFrame) -> None:
+    """Bytes flipped after a valid gzip header used to escape as a bare zlib.error."""
+    packed = bytearray(gzip.compress(raw.to_csv(index=False).encode()))
+    for i in range(20, 200):
+        packed[i] ^= 0xFF
+    gz = tmp_path / "data.csv.gz"
+    gz.write_bytes(bytes(packed))
+
+    with pytest.raises(DataValidationError, match="not a valid gzip file") as caught:
+        load_and_validate(tmp_path, gz)
+
+    assert str(gz) in str(caught.value)
+
+
+@pytest.mark.parametrize("huge", ["9223372036854775808", "10000000000000000000", "100000000000000000000"])
+def test_id_too_large_for_int64_is_refused(tmp_path: Path, raw: pd.DataFrame, huge: str) -> None:
+    """Huge IDs used to wrap around silently (uint64 → int64) or crash with OverflowError."""
+    message = validation_error(tmp_path, with_value(raw, 4, "ID", huge))
+
+    lines = failure_lines(message, "ID")
+    assert any("fits in a 64-bit integer" in line and "row 4 (line 6)" in line for line in lines), message
+
+
+def test_chained_undocumented_codes_are_mapped_once(tmp_path: Path, full_raw: pd.DataFrame) -> None:
+    """With {5: 6, 6: 4}, code 5 must become 6 (not 4), and no code 6 is reported."""
+    frame = full_raw.head(SUBSET_ROWS).copy()
+    frame.loc[[0, 1], "EDUCATION"] = 5
+    csv = write_csv(tmp_path, frame)
+    spec_data = yaml.safe_load(bundled_resource("taiwan_credit.yaml").read_text(encoding="utf-8"))
+    spec_data["source"]["file"] = str(csv)
+    spec_data["source"].pop("sha256")
+    spec_data["columns"]["EDUCATION"]["undocumented"] = {0: 4, 5: 6, 6: 4}
+    spec_path = tmp_path / "spec.yaml"
+    spec_path.write_text(yaml.safe_dump(spec_data, sort_keys=False), encoding="utf-8")
+    spec = load_dataset_spec(spec_path)
+
+    loaded, _ = load_dataset(spec)
+    clean, report = validate_dataset(loaded, spec)
+
+    fives = int((frame["EDUCATION"] == 5).sum())
+    assert (clean.loc[frame["EDUCATION"] == 5, "EDUCATION"] == 6).all()
+    education = {u.code: u.rows for u in report.undocumented_codes if u.column == "EDUCATION"}
+    assert 6 not in education
+    assert education[5] == fives
+
+
+def test_nan_message_says_the_value_must_not_be_empty(tmp_path: Path, raw: pd.DataFrame) -> None:
+    """The NaN message used to read "must pass 'is empty (NaN)'", the opposite of the rule."""
+    message = validation_error(tmp_path, with_value(raw, 3, TARGET, np.nan))
+
+    assert any("must not be empty (NaN)" in line for line in failure_lines(message, TARGET)), message
+    assert "'is empty (NaN)'" not in message

@@ -31,7 +31,12 @@ def test_default_run_reaches_auc_and_passes_every_check(default_run) -> None:
     assert default_run.status == "completed"
     assert default_run.evaluation.auc >= 0.77
     assert default_run.checks.all_passed, [c.text for c in default_run.checks.checks]
-    assert [c.name for c in default_run.checks.checks] == ["Accuracy", "Bias disparity", "Risk score", "Fairness flags"]
+    assert [c.name for c in default_run.checks.checks] == [
+        "Accuracy",
+        "Bias disparity",
+        "Risk score",
+        "Fairness flags",
+    ]
 
 
 def test_run_metadata_holds_every_figure(default_run) -> None:
@@ -84,7 +89,9 @@ def test_cli_run_with_shuffled_labels_fails_the_checks() -> None:
 
 
 def _bad_spec(tmp_path: Path) -> Path:
-    frame = pd.read_csv(io.BytesIO(read_data_bytes("package:data/default_of_credit_card_clients.csv.gz"))).head(400)
+    frame = pd.read_csv(
+        io.BytesIO(read_data_bytes("package:data/default_of_credit_card_clients.csv.gz"))
+    ).head(400)
     frame.loc[7, "AGE"] = 150
     csv = tmp_path / "bad.csv"
     frame.to_csv(csv, index=False)
@@ -124,6 +131,15 @@ def test_cli_refuses_a_missing_spec_file(tmp_path: Path) -> None:
 def test_cli_help_documents_every_option() -> None:
     result = CliRunner().invoke(app, ["run", "--help"])
     assert result.exit_code == 0
-    for option in ("--dataset-spec", "--thresholds", "--risk-register", "--seed", "--n-estimators",
-                   "--threshold-rule", "--cost-ratio", "--target-approval-rate", "--shuffle-labels"):
+    for option in (
+        "--dataset-spec",
+        "--thresholds",
+        "--risk-register",
+        "--seed",
+        "--n-estimators",
+        "--threshold-rule",
+        "--cost-ratio",
+        "--target-approval-rate",
+        "--shuffle-labels",
+    ):
         assert option in result.output

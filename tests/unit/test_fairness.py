@@ -63,9 +63,7 @@ def reference_rates(repaid: np.ndarray, approved: np.ndarray, labels: np.ndarray
     )
 
 
-def reference_gaps(
-    repaid: np.ndarray, approved: np.ndarray, labels: np.ndarray, compared: list[str]
-) -> Gaps:
+def reference_gaps(repaid: np.ndarray, approved: np.ndarray, labels: np.ndarray, compared: list[str]) -> Gaps:
     rates = [reference_rates(repaid, approved, labels, g) for g in compared]
     approval = [r.approval for r in rates]
     tpr = [r.tpr for r in rates]
@@ -85,7 +83,10 @@ def _block(n_repaid_approved: int, n_repaid_declined: int, n_default_approved: i
     """Outcome and decision arrays of one group, built from its four confusion counts."""
     repaid = [1] * (n_repaid_approved + n_repaid_declined) + [0] * (n_default_approved + n_default_declined)
     approved = (
-        [1] * n_repaid_approved + [0] * n_repaid_declined + [1] * n_default_approved + [0] * n_default_declined
+        [1] * n_repaid_approved
+        + [0] * n_repaid_declined
+        + [1] * n_default_approved
+        + [0] * n_default_declined
     )
     return repaid, approved
 
@@ -414,12 +415,8 @@ def test_group_order_defaults_to_alphabetical_and_passes_through_assess_decision
 # ---------------------------------------------------------------------------
 # Undefined rates
 # ---------------------------------------------------------------------------
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: fairlearn's true_positive_rate returns 0.0 (sklearn normalize='true' turns 0/0 "
-    "into 0), so a group where nobody repaid gets TPR 0.0 instead of None and enters the gaps",
-)
 def test_group_where_nobody_repaid_has_tpr_none() -> None:
+    """Regression: fairlearn turns 0/0 into a TPR of 0.0, which used to enter the gaps."""
     # Group C: 4 rows, all defaulted, 2 approved -> TPR undefined (no repayers), FPR 2/4 = 0.5.
     repaid, approved, labels = _data({"A": (1, 1, 1, 1), "B": (1, 1, 1, 1), "C": (0, 0, 2, 2)})
     result = assess_attribute("x", repaid, approved, labels, min_group_size=1)
@@ -440,13 +437,8 @@ def test_group_where_nobody_defaulted_has_defined_tpr() -> None:
     assert a.approval_rate == pytest.approx(0.75)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="src bug: assess_attribute compares str(group) names with the raw labels via groups.isin, "
-    "so non-string labels (e.g. integer codes) select no rows and fairlearn raises",
-)
 def test_integer_group_labels_are_compared() -> None:
+    """Regression: non-string labels used to select no rows and make fairlearn raise."""
     repaid, approved, _ = _data({"A": (8, 0, 0, 2), "B": (5, 0, 0, 5)})
     labels = pd.Series([1] * 10 + [2] * 10)
     result = assess_attribute("sex", repaid, approved, labels, min_group_size=10)

@@ -185,8 +185,24 @@ def test_hazard_level_exactly_at_cut_offs(severity: int, likelihood: int, level:
     register = _register(_hazard("R1", "x", above=0, severity=severity, likelihood=likelihood))
     result = assess_risk(register, {"x": 1})
     assert result.hazards[0].level == level
-    assert result.risk_level == level
     assert result.high_risk_factors == (["Hazard R1"] if level == "high" else [])
+
+
+@pytest.mark.parametrize(
+    ("severity", "likelihood"),
+    [
+        (1, 4),
+        (1, 5),  # regression: 1 - (1 - 0.2) used to fall just below the 0.20 cut-off
+        (3, 3),
+        (2, 5),
+        (4, 4),
+    ],
+)
+def test_single_hazard_overall_level_equals_its_level(severity: int, likelihood: int) -> None:
+    register = _register(_hazard("R1", "x", above=0, severity=severity, likelihood=likelihood))
+    result = assess_risk(register, {"x": 1})
+    assert result.overall_risk_score == pytest.approx(result.hazards[0].score)
+    assert result.risk_level == result.hazards[0].level
 
 
 def test_custom_level_cut_offs() -> None:
@@ -262,7 +278,9 @@ def _evaluation(accuracy: float = 0.82) -> Evaluation:
         approval_rate=0.8,
         decision_threshold=0.5,
         test_rows=100,
-        confusion_matrix=ConfusionMatrix(true_negative=70, false_positive=8, false_negative=12, true_positive=10),
+        confusion_matrix=ConfusionMatrix(
+            true_negative=70, false_positive=8, false_negative=12, true_positive=10
+        ),
     )
 
 
@@ -394,5 +412,5 @@ def test_load_risk_register_invalid_content_names_the_file(tmp_path: Path, text:
 
 def test_load_risk_register_missing_file_names_it(tmp_path: Path) -> None:
     path = tmp_path / "nope.yaml"
-    with pytest.raises(ConfigError, match="nope.yaml"):
+    with pytest.raises(ConfigError, match=r"nope\.yaml"):
         load_risk_register(path)
