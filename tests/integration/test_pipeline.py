@@ -143,3 +143,60 @@ def test_cli_help_documents_every_option() -> None:
         "--shuffle-labels",
     ):
         assert option in result.output
+
+
+def test_cli_trains_on_another_csv_from_its_spec_alone(tmp_path: Path, monkeypatch) -> None:
+    """A different CSV (other column names, other protected attributes) needs only a spec file."""
+    frame = pd.read_csv(io.BytesIO(read_data_bytes("package:data/default_of_credit_card_clients.csv.gz")))
+    frame = frame.sample(n=8000, random_state=3).reset_index(drop=True)
+    renamed = {
+        "LIMIT_BAL": "credit_limit",
+        "PAY_0": "status_m1",
+        "PAY_2": "status_m2",
+        "BILL_AMT1": "bill_m1",
+        "PAY_AMT1": "paid_m1",
+        "SEX": "gender",
+        "AGE": "age_years",
+        "default payment next month": "defaulted",
+        "ID": "customer",
+    }
+    frame = frame[list(renamed)].rename(columns=renamed)
+    frame.to_csv(tmp_path / "other.csv", index=False)
+    status = {"type": "int", "min": -2, "max": 9}
+    spec = {
+        "name": "other-lender",
+        "source": {"file": "other.csv"},
+        "target": {"column": "defaulted", "default_value": 1, "non_default_value": 0},
+        "id_columns": ["customer"],
+        "features": ["credit_limit", "status_m1", "status_m2", "bill_m1", "paid_m1"],
+        "derived_features": [{"name": "utilisation", "numerator": "bill_m1", "denominator": "credit_limit"}],
+        "protected_attributes": [
+            {"name": "gender", "column": "gender", "group_names": {1: "male", 2: "female"}},
+            {
+                "name": "age",
+                "column": "age_years",
+                "bins": [0, 30, 50, 200],
+                "bin_labels": ["<30", "30-49", "50+"],
+            },
+        ],
+        "columns": {
+            "customer": {"type": "int", "min": 1},
+            "credit_limit": {"type": "int", "min": 1},
+            "status_m1": status,
+            "status_m2": status,
+            "bill_m1": {"type": "int"},
+            "paid_m1": {"type": "int", "min": 0},
+            "gender": {"type": "int", "codes": {1: "male", 2: "female"}},
+            "age_years": {"type": "int", "min": 18, "max": 100},
+            "defaulted": {"type": "int", "codes": {0: "repaid", 1: "defaulted"}},
+        },
+    }
+    (tmp_path / "other.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    monkeypatch.chdir(tmp_path)
+
+    result = CliRunner().invoke(app, ["run", "--dataset-spec", "other.yaml", "--n-estimators", "100"])
+
+    assert result.exit_code in (0, EXIT_CHECKS_FAILED), result.output
+    assert "other-lender" in result.output
+    assert "gender" in result.output and "age" in result.output
+    assert "Model Approval Thresholds" in result.output
