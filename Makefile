@@ -1,5 +1,5 @@
 # Two commands on a fresh machine (Python 3.11 on PATH):
-#   make run    train -> evaluate -> fairness -> risk -> threshold checks on the bundled data
+#   make run    train -> evaluate -> fairness -> risk -> checks -> release gate -> live deployment
 #   make test   lint, type-check and run the test suite
 # Both create or refresh .venv from the pinned requirements.lock first.
 
@@ -16,6 +16,16 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
+
+# `make run` approves through the automated channel with the demo people of
+# conf/people.yaml (submitter, tester sign-off, approver); override on the command line,
+# e.g. `make run APPROVER="Sam Compliance"`. Unset DEPLOY_APPROVAL to see the other channels.
+SUBMITTER          ?= Ada Lovelace
+TESTER             ?= Quinn Tester
+DEPLOY_APPROVAL    ?= y
+APPROVER           ?= Jane Doe
+APPROVAL_RATIONALE ?= Demo release: all four Model Approval Thresholds pass; risk accepted.
+export SUBMITTER TESTER DEPLOY_APPROVAL APPROVER APPROVAL_RATIONALE
 
 run: $(STAMP)
 	$(BIN)/credit-scorer run

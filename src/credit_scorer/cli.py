@@ -1,24 +1,35 @@
 """Command-line interface: ``credit-scorer``.
 
-Exit codes of ``run``: 0 every threshold check passed; 3 the run finished but a
-check failed; 1 the run failed (bad data, a step error); 2 a bad option or file.
+Exit codes of ``run``, ``approve`` and ``resume``: 0 the release was approved and is
+live; 4 it was rejected, or an automated approval was refused; 5 the run is paused at
+the release gate, waiting for a decision; 1 the run failed (bad data, a step error);
+2 a bad option, file or refused action (the message names the rule).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from credit_scorer import __version__
-from credit_scorer.errors import CreditScorerError
+from credit_scorer.errors import ConfigError, CreditScorerError
+from credit_scorer.release.settings import ReleaseSettings
 from credit_scorer.zenml_state import use_project_zenml_state
 
-EXIT_CHECKS_FAILED = 3
+if TYPE_CHECKING:
+    from credit_scorer.deploy.local import LocalDeployer
+    from credit_scorer.pipelines.run import RunResult
+
+EXIT_REJECTED = 4
+EXIT_WAITING = 5
 
 app = typer.Typer(
     name="credit-scorer",
@@ -57,11 +68,29 @@ class _ProgressHandler(logging.Handler):
             console.print(f"  [green]✓[/] {step_name:<18} {seconds:6.2f} s")
         elif event == "failed":
             console.print(f"  [red]✗[/] {step_name:<18} {seconds:6.2f} s")
+        elif event == "waiting":
+            console.print(
+                f"  [yellow]…[/] {step_name:<18} waiting for a decision on {getattr(record, 'release_id', '')}"
+            )
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
     err_console.print(f"[red]error:[/] {message}", soft_wrap=True)
     return typer.Exit(code)
+
+
+AsOption = Annotated[str, typer.Option("--as", help="Your name, as in the people/roles file.")]
+StoreOption = Annotated[
+    str | None,
+    typer.Option("--store", help="Compliance store URL (default: $CREDIT_SCORER_STORE or ./compliance)."),
+]
+PeopleOption = Annotated[
+    Path | None,
+    typer.Option("--people", help="People/roles file (default: $CREDIT_SCORER_PEOPLE or conf/people.yaml)."),
+]
+DevModeOption = Annotated[
+    bool, typer.Option("--dev-mode", help="Waive separation of duties (recorded in every record).")
+]
 
 
 @app.command()
@@ -71,15 +100,12 @@ def run(
         typer.Option(
             "--dataset-spec",
             help="Dataset spec YAML (default: the bundled Taiwan credit-default data).",
-            exists=False,
             dir_okay=False,
         ),
     ] = None,
     thresholds: Annotated[
         Path | None,
-        typer.Option(
-            "--thresholds", help="YAML overriding the Model Approval Thresholds and fairness policy."
-        ),
+        typer.Option("--thresholds", help="YAML overriding the Model Approval Thresholds and fairness policy."),
     ] = None,
     risk_register: Annotated[
         Path | None, typer.Option("--risk-register", help="Risk register YAML (default: the bundled one).")
@@ -89,9 +115,7 @@ def run(
         int | None,
         typer.Option("--n-estimators", help="Maximum boosting rounds (early stopping on validation)."),
     ] = None,
-    learning_rate: Annotated[
-        float | None, typer.Option("--learning-rate", help="LightGBM learning rate.")
-    ] = None,
+    learning_rate: Annotated[float | None, typer.Option("--learning-rate", help="LightGBM learning rate.")] = None,
     num_leaves: Annotated[int | None, typer.Option("--num-leaves", help="LightGBM leaves per tree.")] = None,
     threshold_rule: Annotated[
         str | None,
@@ -113,13 +137,33 @@ def run(
     ] = None,
     shuffle_labels: Annotated[
         bool,
-        typer.Option(
-            "--shuffle-labels", help="Shuffle training labels (a deliberately weak model, for demos)."
-        ),
+        typer.Option("--shuffle-labels", help="Shuffle training labels (a deliberately weak model, for demos)."),
+    ] = False,
+    submitter: Annotated[
+        str | None,
+        typer.Option("--as", help="Submitter (ML engineer) name, as in the people file (default: $SUBMITTER)."),
+    ] = None,
+    store: StoreOption = None,
+    people: PeopleOption = None,
+    dev_mode: DevModeOption = False,
+    wait_timeout: Annotated[
+        int, typer.Option("--wait-timeout", help="Seconds to wait at the gate for a decision before pausing.")
+    ] = 5,
+    port: Annotated[
+        int | None, typer.Option("--port", help="Port of the scoring endpoint (default: a free one).")
+    ] = None,
+    git_commit: Annotated[
+        bool,
+        typer.Option("--git-commit", help="Commit model_release_log.md when the store is in a git repo."),
     ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show ZenML's own log output.")] = False,
 ) -> None:
-    """Run training_pipeline: load, validate, split, train, evaluate, fairness, risk, threshold checks."""
+    """Run training_pipeline: train, evaluate, fairness, risk, checks, then the release gate and deployment.
+
+    The gate decides by the first channel that applies: DEPLOY_APPROVAL (with APPROVER,
+    APPROVAL_RATIONALE, TESTER) set → automated; an interactive terminal → a prompt;
+    otherwise the run pauses until `credit-scorer approve`.
+    """
     use_project_zenml_state(quiet=not verbose)
     from credit_scorer.config import load_dataset_spec, load_policy, training_config
     from credit_scorer.risk import load_risk_register
@@ -138,32 +182,108 @@ def run(
             target_approval_rate=target_approval_rate,
             shuffle_labels=shuffle_labels or None,
         )
+        release = _release_settings(submitter, store, people, dev_mode, wait_timeout, port, git_commit)
     except CreditScorerError as exc:
         raise _fail(str(exc), 2) from None
 
-    from credit_scorer.pipelines.run import PipelineRunFailed, run_training
+    from credit_scorer.pipelines.run import run_training
 
+    console.print(
+        f"[bold]training_pipeline[/] on [cyan]{spec.name}[/] ({spec.data_location()}), "
+        f"submitted by {release.submitter}; compliance store {release.store_url}",
+        soft_wrap=True,
+    )
+    with _progress():
+        result = _guard_run(lambda: run_training(spec, policy, training, register, release), release.store_url)
+    _finish(result, release.store_url)
+
+
+def _release_settings(
+    submitter: str | None,
+    store: str | None,
+    people_path: Path | None,
+    dev_mode: bool,
+    wait_timeout: int = 5,
+    port: int | None = None,
+    git_commit: bool = False,
+) -> ReleaseSettings:
+    """Release settings from options and environment; the submitter's role is checked now."""
+    from credit_scorer.release.identity import enforce, load_people, role_violation
+    from credit_scorer.release.store import store_url
+
+    people = load_people(people_path)
+    name = (submitter or os.environ.get("SUBMITTER", "")).strip()
+    if not name:
+        raise ConfigError("who submits this run? pass --as NAME or set SUBMITTER (a submitter in the people file)")
+    problem = role_violation(people, name, "submitter")
+    enforce([problem] if problem else [], dev_mode or people.policy.dev_mode)
+    return ReleaseSettings(
+        submitter=name,
+        store_url=store_url(store),
+        people=people,
+        dev_mode=dev_mode,
+        wait_timeout_seconds=wait_timeout,
+        port=port,
+        git_commit=git_commit,
+    )
+
+
+@contextmanager
+def _progress() -> Iterator[None]:
     progress = logging.getLogger("credit_scorer.progress")
     progress.setLevel(logging.INFO)
     progress.propagate = False
-    progress.addHandler(_ProgressHandler())
-    console.print(
-        f"[bold]training_pipeline[/] on [cyan]{spec.name}[/] ({spec.data_location()})", soft_wrap=True
-    )
+    handler = _ProgressHandler()
+    progress.addHandler(handler)
     try:
-        result = run_training(spec, policy, training, register)
+        yield
+    finally:
+        progress.removeHandler(handler)
+
+
+def _guard_run(action: Callable[[], RunResult], store: str) -> RunResult:
+    """Run (or resume) a pipeline; turn a failure into a clear message and exit code."""
+    from credit_scorer.integrations.tickets import release_key
+    from credit_scorer.pipelines.run import PipelineRunFailed
+    from credit_scorer.release.records import decisions_for
+    from credit_scorer.release.store import ComplianceStore
+
+    try:
+        return action()
     except PipelineRunFailed as exc:
         where = f"step {exc.step}" if exc.step else "the pipeline"
         run_note = f" (run {exc.run_id})" if exc.run_id else ""
+        rejected = bool(exc.run_id) and any(
+            not r.approved for r in decisions_for(ComplianceStore(store), release_key(exc.run_id or ""))
+        )
+        if rejected:
+            err_console.print(f"[bold red]not deployed[/]{run_note}: {exc.cause}", soft_wrap=True)
+            raise typer.Exit(EXIT_REJECTED) from None
         raise _fail(f"{where} failed{run_note}:\n{exc.cause}") from None
-    finally:
-        progress.handlers.clear()
 
+
+def _finish(result: RunResult, store: str) -> None:
+    """Print a run's tables and its gate outcome; exit with the matching code."""
     from credit_scorer import summary
 
     summary.print_run(console, result)
-    if not result.checks.all_passed:
-        raise typer.Exit(EXIT_CHECKS_FAILED)
+    if result.status == "paused":
+        console.print(
+            f"\n[bold yellow]waiting at the release gate[/]: release {result.release_id}. "
+            f"The tester signs off with `credit-scorer sign-off {result.run_id} --as NAME`; the approver decides "
+            f"with `credit-scorer approve {result.run_id} --approve|--reject --rationale TEXT --as NAME` "
+            "(`credit-scorer pending` lists waiting runs).",
+            soft_wrap=True,
+        )
+        raise typer.Exit(EXIT_WAITING)
+    if result.approval is not None:
+        console.print(
+            f"\n[bold green]deployed[/] release {result.release_id} at [bold]{result.deployment_url}[/]; approval "
+            f"record {store}/approvals/{result.approval.approval_id}.json "
+            f"(approved by {result.approval.approver}, {result.approval.decision_mode}); "
+            f"release log {store}/model_release_log.md",
+            soft_wrap=True,
+        )
 
 
 @app.command()
@@ -197,3 +317,230 @@ def runs(limit: Annotated[int, typer.Option(help="How many recent runs to list."
         )
         table.add_row(run_id, created, f"[{colour}]{status}[/]")
     console.print(table)
+
+
+# ---------------------------------------------------------------------------
+# The release gate: pending, sign-off, approve, resume
+# ---------------------------------------------------------------------------
+@app.command()
+def pending() -> None:
+    """List runs paused at the release gate, with their threshold checks and sign-off."""
+    use_project_zenml_state()
+    from credit_scorer.pipelines.run import pending_releases
+
+    waiting = pending_releases()
+    if not waiting:
+        console.print("no run is waiting at the release gate")
+        return
+    table = Table(title="waiting at the release gate (oldest first)")
+    for column in ("run id", "release", "since (UTC)", "submitter", "checks", "failed"):
+        table.add_column(column)
+    for item in waiting:
+        checks = item.candidate.checks
+        passed = sum(c.passed for c in checks.checks)
+        table.add_row(
+            item.run_id,
+            item.candidate.release_id,
+            item.created,
+            item.candidate.submitter,
+            f"{passed}/{len(checks.checks)} pass",
+            ", ".join(checks.failed) or "–",
+        )
+    console.print(table)
+
+
+@app.command("sign-off")
+def sign_off_command(
+    run_id: Annotated[str, typer.Argument(help="Run ID (or unique prefix) at or past the release gate.")],
+    actor: AsOption,
+    note: Annotated[str, typer.Option("--note", help="What you reviewed (Annex IV, metrics).")] = "",
+    store: StoreOption = None,
+    people: PeopleOption = None,
+    dev_mode: DevModeOption = False,
+) -> None:
+    """Record the QA lead's "Tester ✓" sign-off for a release (SOP §1 step 3)."""
+    use_project_zenml_state()
+    from credit_scorer.integrations.tickets import tracker_for
+    from credit_scorer.pipelines.run import release_candidate
+    from credit_scorer.release.identity import load_people
+    from credit_scorer.release.store import ComplianceStore
+    from credit_scorer.release.workflow import sign_off
+
+    try:
+        roles = load_people(people)
+        candidate = release_candidate(run_id)
+        compliance = ComplianceStore(store)
+        record = sign_off(
+            compliance,
+            tracker_for(compliance),
+            roles,
+            candidate.submitter,
+            candidate.run_id,
+            candidate.release_id,
+            actor,
+            note,
+            "cli",
+            dev_mode,
+        )
+    except (CreditScorerError, KeyError) as exc:
+        raise _fail(str(exc).strip("'\""), 2) from None
+    console.print(
+        f"[green]Tester ✓[/] {candidate.release_id} signed off by {record.tester} at {record.timestamp} "
+        f"({compliance.url}/signoffs/{record.signoff_id}.json)",
+        soft_wrap=True,
+    )
+
+
+@app.command()
+def approve(
+    run_id: Annotated[str, typer.Argument(help="Run ID (or unique prefix) waiting at the release gate.")],
+    actor: AsOption,
+    rationale: Annotated[str, typer.Option("--rationale", help="Why (required, recorded verbatim).")],
+    approve_release: Annotated[
+        bool | None,
+        typer.Option("--approve/--reject", help="Approve or reject the release.", show_default=False),
+    ] = None,
+    override: Annotated[
+        bool, typer.Option("--override", help="Approve although a threshold check failed (needs a reason).")
+    ] = False,
+    override_rationale: Annotated[
+        str | None,
+        typer.Option("--override-rationale", help="Why overriding the failed checks is justified."),
+    ] = None,
+    store: StoreOption = None,
+    people: PeopleOption = None,
+    dev_mode: DevModeOption = False,
+) -> None:
+    """Record a decision for a paused run, resolve its ZenML wait condition and resume it (deploy or stop)."""
+    if approve_release is None:
+        raise _fail("say --approve or --reject", 2)
+    use_project_zenml_state()
+    from credit_scorer.pipelines.run import NotWaiting, release_candidate, resolve_and_resume
+    from credit_scorer.release import gate
+    from credit_scorer.release.identity import load_people
+    from credit_scorer.release.records import iso_utc, utc_now
+    from credit_scorer.release.store import ComplianceStore
+    from credit_scorer.release.workflow import ensure_undecided, latest_signoff
+
+    compliance = ComplianceStore(store)
+    try:
+        roles = load_people(people)
+        candidate = release_candidate(run_id)
+        ensure_undecided(compliance, candidate.release_id)
+        decision = gate.GateDecision(
+            approved=approve_release,
+            approver=actor,
+            rationale=rationale,
+            decision_mode="cli",
+            decided_at=iso_utc(utc_now()),
+            threshold_override=override,
+            override_rationale=override_rationale,
+            tester_signoff=latest_signoff(compliance, candidate.release_id),
+        )
+        gate.validate_decision(decision, candidate.checks, roles, candidate.submitter, dev_mode)
+    except (CreditScorerError, KeyError) as exc:
+        raise _fail(str(exc).strip("'\""), 2) from None
+    verdict = "approval" if approve_release else "rejection"
+    console.print(f"recording the {verdict} of {candidate.release_id} and resuming run {candidate.run_id}")
+    try:
+        with _progress():
+            result = _guard_run(lambda: resolve_and_resume(candidate.run_id, decision), compliance.url)
+    except NotWaiting as exc:
+        raise _fail(str(exc), 2) from None
+    _finish(result, compliance.url)
+
+
+@app.command()
+def resume(
+    run_id: Annotated[str, typer.Argument(help="Run ID of a paused run whose decision is already recorded.")],
+    store: StoreOption = None,
+) -> None:
+    """Resume a paused run after its gate was resolved (e.g. when an earlier resume was interrupted)."""
+    use_project_zenml_state()
+    from zenml.client import Client
+
+    from credit_scorer.pipelines.run import NotWaiting
+    from credit_scorer.pipelines.run import resume as resume_run
+    from credit_scorer.release.store import store_url
+
+    run_uuid = Client().get_pipeline_run(run_id).id
+    try:
+        with _progress():
+            result = _guard_run(lambda: resume_run(run_uuid), store_url(store))
+    except NotWaiting as exc:
+        raise _fail(str(exc), 2) from None
+    _finish(result, store_url(store))
+
+
+# ---------------------------------------------------------------------------
+# Deployments and rollback
+# ---------------------------------------------------------------------------
+deployments_app = typer.Typer(help="List or stop scoring endpoints.", invoke_without_command=True)
+app.add_typer(deployments_app, name="deployments")
+
+
+def _deployer(store: str | None) -> LocalDeployer:
+    from credit_scorer.deploy.local import LocalDeployer
+    from credit_scorer.pipelines.steps import DEPLOYMENTS_DIR
+    from credit_scorer.release.store import ComplianceStore
+
+    return LocalDeployer(ComplianceStore(store).local_path(DEPLOYMENTS_DIR))
+
+
+@deployments_app.callback()
+def deployments_list(ctx: typer.Context, store: StoreOption = None) -> None:
+    """List scoring endpoints: release, URL, model sha256, process, whether it answers."""
+    if ctx.invoked_subcommand is not None:
+        return
+    table = Table(title="scoring endpoints")
+    for column in ("release", "url", "model sha256", "pid", "started (UTC)", "state"):
+        table.add_column(column)
+    statuses = _deployer(store).list()
+    for status in statuses:
+        d = status.deployment
+        state = "[green]live[/]" if status.alive else "[red]not answering[/]"
+        table.add_row(d.release_id, d.url, d.model_sha256[:16] + "…", str(d.pid), d.started_at, state)
+    console.print(table if statuses else "no scoring endpoint is running")
+
+
+@deployments_app.command("stop")
+def deployments_stop(
+    release_id: Annotated[str | None, typer.Argument(help="Release to stop (default: every running one).")] = None,
+    store: StoreOption = None,
+) -> None:
+    """Stop a release's scoring endpoint (or all of them)."""
+    deployer = _deployer(store)
+    targets = [release_id] if release_id else [s.deployment.release_id for s in deployer.list()]
+    if not targets:
+        console.print("no scoring endpoint is running")
+    for target in targets:
+        stopped = deployer.stop(target)
+        console.print(f"{target}: {'stopped' if stopped else 'was not running'}")
+
+
+@app.command()
+def redeploy(
+    url: Annotated[str, typer.Option("--url", help="deployment_url of the release to restore (from the log).")],
+    reason: Annotated[str, typer.Option("--reason", help="Why the current release is rolled back.")],
+    actor: AsOption,
+    store: StoreOption = None,
+    people: PeopleOption = None,
+) -> None:
+    """Roll back (SOP §4): restore the release that was at URL after checking its model and approval."""
+    from credit_scorer.integrations.tickets import tracker_for
+    from credit_scorer.release.identity import load_people
+    from credit_scorer.release.store import ComplianceStore
+    from credit_scorer.release.workflow import rollback
+
+    compliance = ComplianceStore(store)
+    try:
+        row, deployment = rollback(
+            compliance, tracker_for(compliance), _deployer(store), load_people(people), url, reason, actor
+        )
+    except CreditScorerError as exc:
+        raise _fail(str(exc), 2) from None
+    console.print(
+        f"[bold green]rolled back[/]: {row.release_id} (model {row.sha256[:16]}…) is live at "
+        f"[bold]{deployment.url}[/]; rollback row added to {compliance.url}/model_release_log.md",
+        soft_wrap=True,
+    )

@@ -50,9 +50,7 @@ class ColumnSpec(Frozen):
     @model_validator(mode="after")
     def _undocumented_maps_to_valid(self) -> ColumnSpec:
         if self.codes is not None:
-            bad = [
-                v for v in self.undocumented.values() if v not in self.codes and v not in self.undocumented
-            ]
+            bad = [v for v in self.undocumented.values() if v not in self.codes and v not in self.undocumented]
             if bad:
                 raise ValueError(f"undocumented codes map to {bad}, which are not valid codes")
         if self.min is not None and self.max is not None and self.min > self.max:
@@ -87,9 +85,7 @@ class ProtectedAttribute(Frozen):
     def _bins_match_labels(self) -> ProtectedAttribute:
         if self.bins is not None:
             if self.bin_labels is None or len(self.bin_labels) != len(self.bins) - 1:
-                raise ValueError(
-                    f"protected attribute {self.name!r}: bin_labels must have len(bins) - 1 entries"
-                )
+                raise ValueError(f"protected attribute {self.name!r}: bin_labels must have len(bins) - 1 entries")
             if sorted(self.bins) != list(self.bins):
                 raise ValueError(f"protected attribute {self.name!r}: bins must be increasing")
         return self

@@ -300,17 +300,11 @@ def split_dataset(
     """Stratified, seeded train / validation / test split."""
     labels = default_labels(frame, spec)
     if len(np.unique(labels)) < 2:
-        raise DataValidationError(
-            f"column {spec.target.column!r} holds only one class; a scoring model needs both"
-        )
+        raise DataValidationError(f"column {spec.target.column!r} holds only one class; a scoring model needs both")
     index = np.arange(len(frame))
-    rest, test = train_test_split(
-        index, test_size=config.test_fraction, stratify=labels, random_state=config.seed
-    )
+    rest, test = train_test_split(index, test_size=config.test_fraction, stratify=labels, random_state=config.seed)
     valid_share = config.validation_fraction / (1 - config.test_fraction)
-    train, valid = train_test_split(
-        rest, test_size=valid_share, stratify=labels[rest], random_state=config.seed
-    )
+    train, valid = train_test_split(rest, test_size=valid_share, stratify=labels[rest], random_state=config.seed)
     parts = [frame.iloc[np.sort(p)].reset_index(drop=True) for p in (train, valid, test)]
     rates = [float(default_labels(p, spec).mean()) for p in parts]
     sizes = SplitSizes(

@@ -59,9 +59,7 @@ class Evaluation(BaseModel):
     confusion_matrix: ConfusionMatrix
 
 
-def expected_calibration_error(
-    defaulted: np.ndarray, proba: np.ndarray, bins: int = CALIBRATION_BINS
-) -> float:
+def expected_calibration_error(defaulted: np.ndarray, proba: np.ndarray, bins: int = CALIBRATION_BINS) -> float:
     """Mean |observed default rate − mean predicted probability| over equal-width bins, weighted by size."""
     edges = np.linspace(0.0, 1.0, bins + 1)
     which = np.clip(np.digitize(proba, edges[1:-1]), 0, bins - 1)
@@ -99,6 +97,4 @@ def evaluate_predictions(defaulted: np.ndarray, proba: np.ndarray, threshold: fl
 
 def evaluate_model(model: TrainedModel, test: pd.DataFrame, spec: DatasetSpec) -> Evaluation:
     """Score the test split and compute every reported metric."""
-    return evaluate_predictions(
-        default_labels(test, spec), model.predict_default_proba(test), model.decision_threshold
-    )
+    return evaluate_predictions(default_labels(test, spec), model.predict_default_proba(test), model.decision_threshold)

@@ -165,9 +165,7 @@ def assess_attribute(
         )
     compared = [r.group for r in rows if r.sufficient_sample]
     with_repaid = [r.group for r in rows if r.sufficient_sample and r.true_positive_rate is not None]
-    with_both = [
-        g for g in with_repaid if next(r for r in rows if r.group == g).false_positive_rate is not None
-    ]
+    with_both = [g for g in with_repaid if next(r for r in rows if r.group == g).false_positive_rate is not None]
     return AttributeFairness(
         attribute=attribute,
         groups=rows,
@@ -175,9 +173,7 @@ def assess_attribute(
         insufficient_sample_groups=[r.group for r in rows if not r.sufficient_sample],
         demographic_parity_difference=_gap(demographic_parity_difference, repaid, approved, labels, compared),
         demographic_parity_ratio=_gap(demographic_parity_ratio, repaid, approved, labels, compared),
-        equal_opportunity_difference=_gap(
-            equal_opportunity_difference, repaid, approved, labels, with_repaid
-        ),
+        equal_opportunity_difference=_gap(equal_opportunity_difference, repaid, approved, labels, with_repaid),
         equalized_odds_difference=_gap(equalized_odds_difference, repaid, approved, labels, with_both),
     )
 
@@ -188,14 +184,10 @@ def fairness_flags(attributes: list[AttributeFairness], policy: FairnessPolicy) 
     for attr in attributes:
         ratio = attr.demographic_parity_ratio
         if ratio is not None and ratio < policy.disparate_impact_min:
-            flags.append(
-                f"{attr.attribute}: disparate-impact ratio {ratio:.2f} < {policy.disparate_impact_min:.2f}"
-            )
+            flags.append(f"{attr.attribute}: disparate-impact ratio {ratio:.2f} < {policy.disparate_impact_min:.2f}")
         gap = attr.equal_opportunity_difference
         if gap is not None and gap > policy.equal_opportunity_gap_max:
-            flags.append(
-                f"{attr.attribute}: equal-opportunity gap {gap:.2f} > {policy.equal_opportunity_gap_max:.2f}"
-            )
+            flags.append(f"{attr.attribute}: equal-opportunity gap {gap:.2f} > {policy.equal_opportunity_gap_max:.2f}")
     return flags
 
 

@@ -63,11 +63,7 @@ class Hazard(BaseModel):
     @property
     def trigger(self) -> str:
         """The trigger as text, e.g. ``evaluation.auc < 0.75``."""
-        return (
-            f"{self.measure} > {self.above:g}"
-            if self.above is not None
-            else f"{self.measure} < {self.below:g}"
-        )
+        return f"{self.measure} > {self.above:g}" if self.above is not None else f"{self.measure} < {self.below:g}"
 
     def is_triggered(self, value: float) -> bool:
         """Whether the measured value meets the trigger."""

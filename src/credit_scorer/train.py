@@ -59,9 +59,7 @@ class TrainedModel(BaseModel):
 
     def predict_default_proba(self, frame: pd.DataFrame) -> np.ndarray:
         """Probability of default for each row of ``frame``."""
-        return np.asarray(
-            self._booster.predict(model_matrix(frame, self.input_columns, self.derived_features))
-        )
+        return np.asarray(self._booster.predict(model_matrix(frame, self.input_columns, self.derived_features)))
 
     def declines(self, proba: np.ndarray) -> np.ndarray:
         """1 where the decision is decline (predicted default), else 0."""
@@ -81,9 +79,7 @@ def model_matrix(frame: pd.DataFrame, input_columns: list[str], derived: list[Ra
     return np.hstack([base, extra])
 
 
-def choose_threshold(
-    default_proba: np.ndarray, defaulted: np.ndarray, config: TrainingConfig
-) -> tuple[float, str]:
+def choose_threshold(default_proba: np.ndarray, defaulted: np.ndarray, config: TrainingConfig) -> tuple[float, str]:
     """Pick the decision threshold on validation data by the configured rule.
 
     ``expected_cost``: minimise ``cost_ratio × (defaulters approved) + (repayers declined)``;

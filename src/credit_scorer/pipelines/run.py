@@ -15,6 +15,10 @@ from credit_scorer.data import DataQualityReport, DatasetInfo, SplitSizes
 from credit_scorer.evaluate import Evaluation
 from credit_scorer.fairness import FairnessReport
 from credit_scorer.pipelines.training import training_pipeline
+from credit_scorer.release.gate import WAIT_CONDITION, GateDecision
+from credit_scorer.release.records import ApprovalRecord
+from credit_scorer.release.settings import ReleaseSettings
+from credit_scorer.release.workflow import ReleaseCandidate
 from credit_scorer.risk import RiskAssessment, RiskRegister
 from credit_scorer.train import TrainedModel
 
@@ -37,6 +41,9 @@ class RunResult(BaseModel):
     fairness: FairnessReport
     risk: RiskAssessment
     checks: ThresholdChecks
+    release_id: str | None = None
+    approval: ApprovalRecord | None = None
+    deployment_url: str | None = None
 
 
 class PipelineRunFailed(RuntimeError):
@@ -54,10 +61,18 @@ def _output(run: Any, step_name: str, output: str) -> Any:
     return run.steps[step_name].outputs[output][0].load()
 
 
+def _optional_output(run: Any, step_name: str, output: str) -> Any:
+    step_run = run.steps.get(step_name)
+    if step_run is None or output not in step_run.outputs:
+        return None
+    return step_run.outputs[output][0].load()
+
+
 def load_run_result(run_id: str | UUID) -> RunResult:
     """Load every gate input of a finished run from ZenML's artifact store."""
     run = Client().get_pipeline_run(str(run_id))
     model: TrainedModel = _output(run, "train_model", "model")
+    approval: ApprovalRecord | None = _optional_output(run, "deploy_model", "approval_record")
     return RunResult(
         run_id=str(run.id),
         run_name=run.name,
@@ -72,6 +87,9 @@ def load_run_result(run_id: str | UUID) -> RunResult:
         fairness=_output(run, "assess_fairness", "fairness"),
         risk=_output(run, "risk_assessment", "risk"),
         checks=_output(run, "check_thresholds", "threshold_checks"),
+        release_id=_optional_output(run, "open_release_ticket", "release_id"),
+        approval=approval,
+        deployment_url=approval.deployment_url if approval else None,
     )
 
 
@@ -93,7 +111,11 @@ def latest_run_id() -> UUID | None:
 
 
 def run_training(
-    spec: DatasetSpec, policy: PolicyConfig, training: TrainingConfig, register: RiskRegister
+    spec: DatasetSpec,
+    policy: PolicyConfig,
+    training: TrainingConfig,
+    register: RiskRegister,
+    release: ReleaseSettings,
 ) -> RunResult:
     """Run ``training_pipeline`` to completion and return its results.
 
@@ -101,7 +123,7 @@ def run_training(
     """
     before = latest_run_id()
     try:
-        run = training_pipeline(spec=spec, policy=policy, training=training, risk_register=register)
+        run = training_pipeline(spec=spec, policy=policy, training=training, risk_register=register, release=release)
     except Exception as exc:
         run_id = latest_run_id()
         if run_id is None or run_id == before:
@@ -113,7 +135,105 @@ def run_training(
 
 def recent_runs(limit: int) -> list[tuple[str, str, str]]:
     """``(run id, created UTC, status)`` of the newest training runs."""
-    runs = Client().list_pipeline_runs(
-        pipeline_name=training_pipeline.name, sort_by="desc:created", size=limit
-    )
+    runs = Client().list_pipeline_runs(pipeline_name=training_pipeline.name, sort_by="desc:created", size=limit)
     return [(str(r.id), r.created.strftime("%Y-%m-%d %H:%M:%S"), str(r.status.value)) for r in runs.items]
+
+
+class PendingRelease(BaseModel):
+    """A run paused at the release gate."""
+
+    model_config = ConfigDict(frozen=True)
+
+    run_id: str
+    created: str
+    candidate: ReleaseCandidate
+    condition_id: str
+
+
+def release_candidate(run_id: str | UUID) -> ReleaseCandidate:
+    """The gate inputs of a run that reached the gate."""
+    run = Client().get_pipeline_run(str(run_id))
+    candidate = _optional_output(run, "prepare_gate", "release_candidate")
+    if candidate is None:
+        raise KeyError(f"run {run_id} has not reached the release gate")
+    return candidate  # type: ignore[no-any-return]
+
+
+def pending_releases() -> list[PendingRelease]:
+    """Runs paused at the release gate, oldest first."""
+    client = Client()
+    found: list[PendingRelease] = []
+    conditions = client.list_run_wait_conditions(
+        name=WAIT_CONDITION, status="pending", sort_by="asc:created", size=100, hydrate=True
+    )
+    for condition in conditions.items:
+        run = client.get_pipeline_run(condition.run.id)
+        if run.status != ExecutionStatus.PAUSED:
+            continue
+        found.append(
+            PendingRelease(
+                run_id=str(run.id),
+                created=run.created.strftime("%Y-%m-%d %H:%M:%S"),
+                candidate=release_candidate(run.id),
+                condition_id=str(condition.id),
+            )
+        )
+    return found
+
+
+class NotWaiting(RuntimeError):
+    """The run is not paused at the release gate."""
+
+
+def resolve_and_resume(run_id: str | UUID, decision: GateDecision) -> RunResult:
+    """Resolve the run's gate wait condition with a decision and resume the run to its end.
+
+    Raises :class:`NotWaiting` when the run is not paused at the gate, and
+    :class:`PipelineRunFailed` when the resumed run stops (e.g. a rejection).
+    """
+    from zenml.enums import RunWaitConditionStatus
+
+    client = Client()
+    run = client.get_pipeline_run(str(run_id), hydrate=True)
+    conditions = client.list_run_wait_conditions(pipeline_run=run.id, name=WAIT_CONDITION, size=10)
+    pending = [c for c in conditions.items if c.status == RunWaitConditionStatus.PENDING]
+    if pending:
+        if run.status != ExecutionStatus.PAUSED:
+            raise NotWaiting(f"run {run.id} is {run.status.value}; it is still polling, try again in a few seconds")
+        client.resolve_run_wait_condition(pending[0].id, result=decision.model_dump(mode="json"))
+    elif run.status != ExecutionStatus.PAUSED:
+        raise NotWaiting(f"run {run.id} is {run.status.value}, not waiting at the release gate")
+    return resume(run.id)
+
+
+def resume(run_id: UUID) -> RunResult:
+    """Resume a paused run in this process (``zenml pipeline runs resume`` semantics)."""
+    from zenml.cli import utils as cli_utils
+    from zenml.models import PipelineRunUpdate
+
+    client = Client()
+    run = client.get_pipeline_run(run_id, hydrate=True)
+    snapshot = run.snapshot
+    if snapshot is None or snapshot.stack is None:
+        raise NotWaiting(f"run {run_id} cannot be resumed: its snapshot or stack is missing")
+    client.zen_store.update_run(
+        run_id=run.id,
+        run_update=PipelineRunUpdate(status=ExecutionStatus.RESUMING, status_reason="decision recorded at the gate"),
+    )
+    try:
+        with cli_utils.temporary_active_stack(stack_name_or_id=snapshot.stack.id) as stack:
+            stack.orchestrator.resume_run(snapshot=snapshot, run=run, stack=stack)
+    except Exception as exc:
+        after = client.get_pipeline_run(run_id)
+        if after.status == ExecutionStatus.RESUMING:
+            client.zen_store.update_run(
+                run_id=run.id,
+                run_update=PipelineRunUpdate(status=ExecutionStatus.PAUSED, status_reason="resume failed"),
+            )
+        step_name, message = _failed_step(run.id)
+        raise PipelineRunFailed(str(run.id), step_name, message or str(exc)) from exc
+    after = client.get_pipeline_run(run_id)
+    if after.status == ExecutionStatus.FAILED:
+        step_name, message = _failed_step(run.id)
+        raise PipelineRunFailed(str(run.id), step_name, message or "the resumed run failed")
+    return load_run_result(run_id)

@@ -6,6 +6,8 @@ as Parquet) and the key figures are logged to the pipeline run with ``log_metada
 
 from __future__ import annotations
 
+import os
+import sys
 from functools import partial
 from typing import Annotated, Any
 
@@ -16,11 +18,20 @@ from credit_scorer import checks as checks_mod
 from credit_scorer import data, evaluate, fairness, risk, train
 from credit_scorer.config import DatasetSpec, FairnessPolicy, Thresholds, TrainingConfig
 from credit_scorer.data import DataQualityReport, DatasetInfo, SplitSizes
+from credit_scorer.deploy.local import LocalDeployer
 from credit_scorer.errors import DatasetIntegrityError
 from credit_scorer.evaluate import Evaluation
 from credit_scorer.fairness import FairnessReport
+from credit_scorer.integrations.tickets import TicketTracker, release_key, tracker_for
+from credit_scorer.release import gate, terminal, workflow
+from credit_scorer.release.records import ApprovalRecord, TesterSignoff, iso_utc, utc_now
+from credit_scorer.release.settings import ReleaseSettings
+from credit_scorer.release.store import ComplianceStore
+from credit_scorer.release.workflow import ReleaseCandidate
 from credit_scorer.risk import RiskAssessment, RiskRegister
 from credit_scorer.train import TrainedModel
+
+DEPLOYMENTS_DIR = "deployments"
 
 step = partial(step, enable_artifact_visualization=False)
 """Steps skip ZenML's HTML previews of artifacts: they cost seconds per table and the
@@ -37,9 +48,7 @@ def _log_to_run(metadata: dict[str, Any]) -> None:
 def load_data(spec: DatasetSpec) -> Annotated[DatasetInfo, "dataset_info"]:
     """Read the data file, check its sha256 against the spec, record its provenance."""
     _frame, info = data.load_dataset(spec)
-    _log_to_run(
-        {"dataset": {"name": info.name, "sha256": info.sha256, "rows": info.rows, "location": info.location}}
-    )
+    _log_to_run({"dataset": {"name": info.name, "sha256": info.sha256, "rows": info.rows, "location": info.location}})
     return info
 
 
@@ -191,3 +200,159 @@ def check_thresholds(
         }
     )
     return result
+
+
+# ---------------------------------------------------------------------------
+# Release gate (SOP §1 steps 1, 2, 4, 5, 6)
+# ---------------------------------------------------------------------------
+def _store_and_tracker(settings: ReleaseSettings) -> tuple[ComplianceStore, TicketTracker]:
+    store = ComplianceStore(settings.store_url)
+    return store, tracker_for(store)
+
+
+@step()
+def open_release_ticket(settings: ReleaseSettings, dataset_info: DatasetInfo) -> Annotated[str, "release_id"]:
+    """Open the release ticket AI-REL-<run id> (idempotent) once the data has passed validation."""
+    run_id = str(get_step_context().pipeline_run.id)
+    release_id = release_key(run_id)
+    _store, tracker = _store_and_tracker(settings)
+    tracker.open_ticket(
+        release_id,
+        run_id,
+        summary=f"Release {release_id}: credit-scoring model trained on {dataset_info.name}",
+        description=(
+            f"training_pipeline run {run_id} submitted by {settings.submitter}; dataset {dataset_info.location} "
+            f"(sha256 {dataset_info.sha256}, {dataset_info.rows} rows)."
+        ),
+    )
+    _log_to_run({"release_id": release_id, "ticket": release_id, "submitter": settings.submitter})
+    return release_id
+
+
+@step()
+def prepare_gate(
+    settings: ReleaseSettings,
+    release_id: str,
+    dataset_info: DatasetInfo,
+    model: TrainedModel,
+    evaluation: Evaluation,
+    fairness_report: FairnessReport,
+    risk_result: RiskAssessment,
+    threshold_checks: checks_mod.ThresholdChecks,
+) -> tuple[Annotated[ReleaseCandidate, "release_candidate"], Annotated[str, "gate_channel"]]:
+    """Save the gate inputs under releases/<id>/, show the gate summary, choose the decision channel."""
+    run_id = str(get_step_context().pipeline_run.id)
+    candidate = ReleaseCandidate(
+        run_id=run_id,
+        release_id=release_id,
+        submitter=settings.submitter,
+        checks=threshold_checks,
+        evaluation=evaluation,
+        fairness=fairness_report,
+        risk=risk_result,
+        model_sha256=model.sha256,
+        dataset_sha256=dataset_info.sha256,
+        decision_threshold=model.decision_threshold,
+    )
+    store, tracker = _store_and_tracker(settings)
+    artefacts = workflow.save_gate_inputs(store, candidate)
+    stdin = sys.__stdin__
+    channel = gate.choose_channel(os.environ, bool(stdin and stdin.isatty()))
+    terminal.gate_summary(
+        terminal.terminal_console(),
+        release_id,
+        threshold_checks,
+        fairness_report,
+        risk_result,
+        f"{artefacts} (ZenML run {run_id})",
+        workflow.latest_signoff(store, release_id),
+    )
+    tracker.add_comment(
+        release_id,
+        "credit-scorer",
+        "note",
+        "Waiting at the release gate: " + "; ".join(c.text for c in threshold_checks.checks),
+    )
+    _log_to_run({"gate_channel": channel, "gate_artefacts": artefacts})
+    return candidate, channel
+
+
+@step()
+def approve_deployment(
+    settings: ReleaseSettings,
+    release_candidate: ReleaseCandidate,
+    gate_channel: str,
+    external_decision: gate.GateDecision | None = None,
+) -> Annotated[gate.GateDecision, "gate_decision"]:
+    """Take the decision from its channel, apply the gate's rules; record and stop on reject or refusal."""
+    store, tracker = _store_and_tracker(settings)
+    candidate = release_candidate
+    workflow.ensure_undecided(store, candidate.release_id)
+    dev_mode = settings.waives_duties
+
+    def current_signoff() -> TesterSignoff | None:
+        return workflow.signoff_from_env(store, tracker, settings.people, candidate, os.environ, dev_mode)
+
+    if gate_channel == "automated":
+        decision = gate.automated_decision(os.environ, candidate.checks, current_signoff(), iso_utc(utc_now()))
+    elif gate_channel == "interactive":
+        decision = terminal.prompt_decision(terminal.terminal_console(), candidate.checks, current_signoff)
+    elif external_decision is not None:
+        decision = external_decision
+    else:
+        raise gate.GateInputError("the run resumed without a decision; use credit-scorer approve RUN_ID")
+
+    if decision.refusal_reason:
+        record = workflow.record_rejection(store, tracker, candidate, decision, [], dev_mode)
+        _log_to_run({"approval_id": record.approval_id, "approved": False, "decision_mode": decision.decision_mode})
+        raise RuntimeError(f"{decision.refusal_reason} (recorded as {record.approval_id})")
+    waivers = gate.validate_decision(decision, candidate.checks, settings.people, settings.submitter, dev_mode)
+    if not decision.approved:
+        record = workflow.record_rejection(store, tracker, candidate, decision, waivers, dev_mode)
+        _log_to_run({"approval_id": record.approval_id, "approved": False, "decision_mode": decision.decision_mode})
+        raise RuntimeError(
+            f"release {candidate.release_id} rejected by {decision.approver}: {decision.rationale} "
+            f"(recorded as {record.approval_id}); nothing was deployed"
+        )
+    _log_to_run({"approved": True, "approver": decision.approver, "decision_mode": decision.decision_mode})
+    return decision
+
+
+@step()
+def deploy_model(
+    settings: ReleaseSettings,
+    release_candidate: ReleaseCandidate,
+    gate_decision: gate.GateDecision,
+    model: TrainedModel,
+) -> Annotated[ApprovalRecord, "approval_record"]:
+    """Store the model by sha256, start the endpoint, record approval + URL, log the release."""
+    store, tracker = _store_and_tracker(settings)
+    dev_mode = settings.waives_duties
+    waivers = gate.validate_decision(
+        gate_decision, release_candidate.checks, settings.people, settings.submitter, dev_mode
+    )
+    deployer = LocalDeployer(store.local_path(DEPLOYMENTS_DIR))
+    record, deployment = workflow.deploy_release(
+        store,
+        tracker,
+        deployer,
+        release_candidate,
+        gate_decision,
+        model.to_bytes(),
+        waivers,
+        dev_mode,
+        settings.port,
+        settings.git_commit,
+    )
+    url = deployment.url if deployment else None
+    _log_to_run(
+        {
+            "deployment_url": url or "",
+            "approval_id": record.approval_id,
+            "model_path": record.model_path or "",
+        }
+    )
+    model_version = get_step_context().model_version
+    if model_version is not None:
+        model_version.set_stage("production", force=True)
+    return record

@@ -1,10 +1,15 @@
 """The ``training_pipeline``: a ZenML dynamic pipeline from data to the release gate's inputs.
 
-Order (SOP §1 step 1 and the design's data flow)::
+Order (SOP §1 and the design's data flow)::
 
-    load_data → validate_data → split_data → train_model → evaluate_model
-      → assess_fairness → risk_assessment → check_thresholds
-      → (next: generate_annex_iv → approve_deployment → deploy_model → record_release)
+    load_data → validate_data → open_release_ticket → split_data → train_model
+      → evaluate_model → assess_fairness → risk_assessment → check_thresholds
+      → prepare_gate → [zenml.wait when no one can answer now] → approve_deployment
+      → deploy_model (model stored, endpoint live, approval record, release log, ticket)
+
+The ticket opens once the data has passed validation, so a run stopped by bad data
+leaves nothing but its failed status. A reject or refusal raises ``RuntimeError`` in
+``approve_deployment``: nothing is deployed, and the decision is recorded.
 
 Progress is reported through the ``credit_scorer.progress`` logger, one record when
 each step starts and one when it ends, so the CLI can show it without knowing ZenML.
@@ -17,11 +22,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from zenml import Model, pipeline
+from zenml import Model, pipeline, wait
 
 from credit_scorer import constants
 from credit_scorer.config import DatasetSpec, PolicyConfig, TrainingConfig
 from credit_scorer.pipelines import steps
+from credit_scorer.release.gate import WAIT_CONDITION, GateDecision
+from credit_scorer.release.settings import ReleaseSettings
 from credit_scorer.risk import RiskRegister
 
 progress = logging.getLogger("credit_scorer.progress")
@@ -31,13 +38,18 @@ MODEL_NAME = "credit-scorer"
 STEP_NAMES = (
     "load_data",
     "validate_data",
+    "open_release_ticket",
     "split_data",
     "train_model",
     "evaluate_model",
     "assess_fairness",
     "risk_assessment",
     "check_thresholds",
+    "prepare_gate",
+    "approve_deployment",
+    "deploy_model",
 )
+WAIT_POLL_SECONDS = 1
 
 
 @contextmanager
@@ -48,13 +60,9 @@ def reporting(step_name: str) -> Iterator[None]:
     try:
         yield
     except BaseException:
-        progress.info(
-            "failed", extra={"step": step_name, "event": "failed", "seconds": time.perf_counter() - start}
-        )
+        progress.info("failed", extra={"step": step_name, "event": "failed", "seconds": time.perf_counter() - start})
         raise
-    progress.info(
-        "finished", extra={"step": step_name, "event": "finished", "seconds": time.perf_counter() - start}
-    )
+    progress.info("finished", extra={"step": step_name, "event": "finished", "seconds": time.perf_counter() - start})
 
 
 @pipeline(
@@ -72,12 +80,15 @@ def training_pipeline(
     policy: PolicyConfig,
     training: TrainingConfig,
     risk_register: RiskRegister,
+    release: ReleaseSettings,
 ) -> None:
-    """Train, evaluate, check fairness, assess risk and compute the four threshold checks."""
+    """Train, evaluate, check fairness, assess risk, then take the model through the release gate."""
     with reporting("load_data"):
         info = steps.load_data(spec)
     with reporting("validate_data"):
         clean, quality = steps.validate_data(spec, info)
+    with reporting("open_release_ticket"):
+        release_id = steps.open_release_ticket(release, info)
     with reporting("split_data"):
         train_split, valid_split, test_split, _sizes = steps.split_data(clean, spec, training)
     with reporting("train_model"):
@@ -89,4 +100,29 @@ def training_pipeline(
     with reporting("risk_assessment"):
         risk = steps.risk_assessment(evaluation, fairness, quality, model, policy.thresholds, risk_register)
     with reporting("check_thresholds"):
-        steps.check_thresholds(evaluation, fairness, risk, policy.thresholds)
+        checks = steps.check_thresholds(evaluation, fairness, risk, policy.thresholds)
+    with reporting("prepare_gate"):
+        candidate, channel = steps.prepare_gate(release, release_id, info, model, evaluation, fairness, risk, checks)
+    external: GateDecision | None = None
+    if channel.load() == "wait":
+        gate_inputs = candidate.load()
+        progress.info(
+            "waiting",
+            extra={"step": "release_gate", "event": "waiting", "release_id": gate_inputs.release_id},
+        )
+        external = wait(
+            schema=GateDecision,
+            name=WAIT_CONDITION,
+            timeout=release.wait_timeout_seconds,
+            poll_interval=WAIT_POLL_SECONDS,
+            question=f"Approve release {gate_inputs.release_id} for deployment?",
+            metadata={
+                "release_id": gate_inputs.release_id,
+                "submitter": gate_inputs.submitter,
+                "threshold_checks": {c.name: c.passed for c in gate_inputs.checks.checks},
+            },
+        )
+    with reporting("approve_deployment"):
+        decision = steps.approve_deployment(release, candidate, channel, external)
+    with reporting("deploy_model"):
+        steps.deploy_model(release, candidate, decision, model)

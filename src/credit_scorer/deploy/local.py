@@ -1,0 +1,496 @@
+"""The ``local`` deployer: a detached uvicorn process on 127.0.0.1 per release.
+
+Each deployment is a ``python -m credit_scorer.serving`` process in its own session, so it
+outlives the process that started it. Its record is ``<state_dir>/<release_id>.json``
+(a :class:`~credit_scorer.deploy.base.Deployment`, written atomically and only once the
+endpoint has answered ``/health``, reported the expected model on ``/model`` and scored a
+sample applicant); its output goes to ``<state_dir>/logs/<release_id>.log``.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from credit_scorer.deploy.base import Deployment, DeploymentError, DeploymentStatus
+
+logger = logging.getLogger(__name__)
+
+SERVING_MODULE = "credit_scorer.serving"
+HOST = "127.0.0.1"
+RELEASE_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+LOG_TAIL_LINES = 20
+_PORT_IN_USE = "address already in use"
+_ATTEMPTS_ON_FREE_PORT = 3
+
+# Never route calls to our own loopback endpoints through an HTTP proxy from the environment.
+_HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+# Servers started by this process, kept so they are reaped (no zombies, no ResourceWarning).
+_STARTED: dict[int, subprocess.Popen[bytes]] = {}
+
+
+class _StartFailed(DeploymentError):
+    """One start attempt failed; ``port_taken`` when another process bound the port first."""
+
+    def __init__(self, message: str, port_taken: bool = False) -> None:
+        super().__init__(message)
+        self.port_taken = port_taken
+
+
+class LocalDeployer:
+    """Deploys releases as detached local uvicorn processes, tracked by state files in ``state_dir``."""
+
+    backend = "local"
+
+    def __init__(
+        self,
+        state_dir: Path,
+        startup_timeout: float = 30.0,
+        stop_timeout: float = 5.0,
+        python: str | None = None,
+    ) -> None:
+        self.state_dir = Path(state_dir).resolve()
+        self.log_dir = self.state_dir / "logs"
+        self.startup_timeout = startup_timeout
+        self.stop_timeout = stop_timeout
+        self.python = python or sys.executable
+
+    # ------------------------------------------------------------------ protocol
+    def deploy(self, release_id: str, model_path: Path, model_sha256: str, port: int | None = None) -> Deployment:
+        """Serve the model file and return once the endpoint answers with the expected sha256.
+
+        Deploying a release that is already live with the same model (and port, if given)
+        returns its existing deployment; with another model or port it raises.
+        """
+        _check_release_id(release_id)
+        model_sha256 = model_sha256.strip().lower()
+        model_path = Path(model_path).resolve()
+        _check_model_file(model_path, model_sha256)
+        if port is not None and not 0 < port < 65536:
+            raise DeploymentError(f"port {port} is not a TCP port; pass 1-65535, or None to pick a free one")
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        with self._lock(release_id):
+            existing = self._read_state(release_id)
+            if existing is not None:
+                if _serving_process_alive(existing.pid, release_id):
+                    same = existing.model_sha256 == model_sha256 and port in (None, existing.port)
+                    if same and health_ok(existing.url):
+                        return existing  # already serving exactly this: deploying again is a no-op
+                    raise DeploymentError(
+                        f"release {release_id} is already deployed at {existing.url} (pid {existing.pid}, "
+                        f"model {existing.model_sha256}); stop it first to redeploy it differently"
+                    )
+                self._state_path(release_id).unlink(missing_ok=True)  # stale record of a dead process
+            if port is not None:
+                if not port_is_free(port):
+                    raise DeploymentError(
+                        f"port {port} on {HOST} is already in use; pass another port, or none to pick a free one"
+                    )
+                return self._start(release_id, model_path, model_sha256, port)
+            for attempt in range(_ATTEMPTS_ON_FREE_PORT):
+                try:
+                    return self._start(release_id, model_path, model_sha256, free_port())
+                except _StartFailed as exc:
+                    if not exc.port_taken or attempt == _ATTEMPTS_ON_FREE_PORT - 1:
+                        raise DeploymentError(str(exc)) from None
+            raise AssertionError("unreachable")  # pragma: no cover
+
+    def stop(self, release_id: str) -> bool:
+        """Stop the release's endpoint; False when none was running."""
+        _check_release_id(release_id)
+        with self._lock(release_id):
+            deployment = self._read_state(release_id)
+            if deployment is None:
+                return False
+            stopped = False
+            if _serving_process_alive(deployment.pid, release_id):
+                stopped = terminate(deployment.pid, self.stop_timeout)
+                if not stopped:
+                    raise DeploymentError(
+                        f"pid {deployment.pid} serving release {release_id} did not exit after SIGTERM and "
+                        f"SIGKILL; the state file {self._state_path(release_id)} is kept"
+                    )
+            else:
+                logger.warning(
+                    "release %s: pid %d is no longer its server; removing the stale record",
+                    release_id,
+                    deployment.pid,
+                )
+            self._state_path(release_id).unlink(missing_ok=True)
+            return stopped
+
+    def list(self) -> list[DeploymentStatus]:
+        """Every tracked deployment, with liveness (process alive and ``/health`` answers)."""
+        statuses = []
+        for deployment in self._deployments():
+            alive = _serving_process_alive(deployment.pid, deployment.release_id) and health_ok(
+                deployment.url, timeout=2.0
+            )
+            statuses.append(DeploymentStatus(deployment=deployment, alive=alive))
+        return statuses
+
+    # ------------------------------------------------------------------ helpers
+    def find_by_url(self, url: str) -> Deployment | None:
+        """The tracked deployment serving ``url`` (trailing slash and ``localhost`` ignored), else None."""
+        wanted = _url_key(url)
+        for deployment in self._deployments():
+            if _url_key(deployment.url) == wanted:
+                return deployment
+        return None
+
+    def get(self, release_id: str) -> Deployment | None:
+        """The tracked deployment of a release, else None."""
+        _check_release_id(release_id)
+        return self._read_state(release_id)
+
+    def log_path(self, release_id: str) -> Path:
+        """The server log of a release."""
+        return self.log_dir / f"{release_id}.log"
+
+    def _state_path(self, release_id: str) -> Path:
+        return self.state_dir / f"{release_id}.json"
+
+    def _deployments(self) -> builtins.list[Deployment]:
+        if not self.state_dir.is_dir():
+            return []
+        found = []
+        for path in sorted(self.state_dir.glob("*.json")):
+            deployment = self._read_state(path.stem)
+            if deployment is not None:
+                found.append(deployment)
+        return sorted(found, key=lambda d: (d.started_at, d.release_id))
+
+    def _read_state(self, release_id: str) -> Deployment | None:
+        path = self._state_path(release_id)
+        try:
+            return Deployment.model_validate_json(path.read_bytes())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValidationError) as exc:
+            logger.warning("ignoring unreadable deployment state file %s: %s", path, exc)
+            return None
+
+    @contextlib.contextmanager
+    def _lock(self, release_id: str) -> Iterator[None]:
+        """Serialise deploy/stop of one release across processes."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.state_dir / f".{release_id}.lock", "a+b") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _start(self, release_id: str, model_path: Path, model_sha256: str, port: int) -> Deployment:
+        log_path = self.log_path(release_id)
+        command = [
+            self.python,
+            "-m",
+            SERVING_MODULE,
+            "--model",
+            str(model_path),
+            "--release-id",
+            release_id,
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+        ]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        with open(log_path, "ab") as log:
+            log_offset = log.tell()
+            stamp = _now()
+            log.write(f"--- {stamp} deploy {release_id} on {HOST}:{port}: {' '.join(command)}\n".encode())
+            log.flush()
+            try:
+                process = subprocess.Popen(
+                    command,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    close_fds=True,
+                    cwd=self.state_dir,
+                    env=env,
+                )
+            except OSError as exc:
+                raise DeploymentError(
+                    f"cannot start the scoring server with {self.python}: {exc}; check the Python interpreter"
+                ) from None
+        _STARTED[process.pid] = process
+        url = f"http://{HOST}:{port}"
+        try:
+            self._await_ready(process, url, release_id, model_sha256, log_path, log_offset)
+            deployment = Deployment(
+                release_id=release_id,
+                url=url,
+                model_sha256=model_sha256,
+                model_path=str(model_path),
+                port=port,
+                pid=process.pid,
+                started_at=stamp,
+                backend=self.backend,
+            )
+            write_atomic(self._state_path(release_id), deployment.model_dump_json(indent=2).encode() + b"\n")
+        except BaseException:
+            _kill(process, self.stop_timeout)
+            raise
+        return deployment
+
+    def _await_ready(
+        self,
+        process: subprocess.Popen[bytes],
+        url: str,
+        release_id: str,
+        model_sha256: str,
+        log_path: Path,
+        log_offset: int,
+    ) -> None:
+        deadline = time.monotonic() + self.startup_timeout
+        last_problem = "it never answered"
+        while True:
+            code = process.poll()
+            if code is not None:
+                tail = _log_tail(log_path, log_offset)
+                raise _StartFailed(
+                    f"the server for release {release_id} exited with code {code} before answering "
+                    f"on {url}; last lines of {log_path}:\n{tail}",
+                    port_taken=_PORT_IN_USE in tail.lower(),
+                )
+            if time.monotonic() > deadline:
+                raise _StartFailed(
+                    f"the server for release {release_id} did not become ready on {url} within "
+                    f"{self.startup_timeout:g} s ({last_problem}); it was killed; last lines of "
+                    f"{log_path}:\n{_log_tail(log_path, log_offset)}"
+                )
+            try:
+                if health_ok(url, timeout=1.0):
+                    self._check_serving(url, release_id, model_sha256, log_path, log_offset)
+                    return
+            except (OSError, ValueError) as exc:  # refused / reset / timed out / bad JSON: retry
+                last_problem = f"last error: {exc}"
+            time.sleep(0.1)
+
+    def _check_serving(self, url: str, release_id: str, model_sha256: str, log_path: Path, log_offset: int) -> None:
+        info = http_json("GET", f"{url}/model", timeout=5.0)
+        if info.get("model_sha256") != model_sha256 or info.get("release_id") != release_id:
+            raise _StartFailed(
+                f"the server on {url} reports release {info.get('release_id')!r} with model sha256 "
+                f"{info.get('model_sha256')!r}, expected release {release_id!r} with {model_sha256!r}; "
+                f"it was killed; last lines of {log_path}:\n{_log_tail(log_path, log_offset)}"
+            )
+        fields = info.get("request_fields") or info.get("features") or []
+        sample = {str(name): 0.0 for name in fields}
+        try:
+            answer = http_json("POST", f"{url}/predict", body=sample, timeout=5.0)
+        except urllib.error.HTTPError as exc:
+            raise _StartFailed(
+                f"the server on {url} answered HTTP {exc.code} to a sample /predict request "
+                f"({_read_error(exc)}); it was killed; last lines of {log_path}:\n"
+                f"{_log_tail(log_path, log_offset)}"
+            ) from None
+        if not isinstance(answer.get("probability_of_default"), float | int):
+            raise _StartFailed(f"the server on {url} answered /predict without a probability: {answer}")
+
+
+# ---------------------------------------------------------------------------
+# Module helpers
+# ---------------------------------------------------------------------------
+def _check_release_id(release_id: str) -> None:
+    if not RELEASE_ID_PATTERN.match(release_id):
+        raise DeploymentError(
+            f"release id {release_id!r} cannot name a deployment: use 1-128 letters, digits, '.', '_' "
+            f"or '-', starting with a letter or digit"
+        )
+
+
+def _check_model_file(model_path: Path, model_sha256: str) -> None:
+    try:
+        digest = hashlib.sha256(model_path.read_bytes()).hexdigest()
+    except FileNotFoundError:
+        raise DeploymentError(f"model file {model_path} does not exist; pass the stored model's path") from None
+    except OSError as exc:
+        raise DeploymentError(f"model file {model_path} cannot be read: {exc}") from None
+    if digest != model_sha256:
+        raise DeploymentError(
+            f"model file {model_path} has sha256 {digest}, not the expected {model_sha256}; "
+            f"deploy the file of that model version"
+        )
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def port_is_free(port: int, host: str = HOST) -> bool:
+    """True when ``host:port`` can be bound for listening (as uvicorn will, with SO_REUSEADDR)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(host: str = HOST) -> int:
+    """A TCP port on ``host`` that is free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def http_json(method: str, url: str, body: Any = None, timeout: float = 5.0) -> dict[str, Any]:
+    """Call a JSON endpoint on loopback (no proxy) and return the decoded object."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    with _HTTP.open(request, timeout=timeout) as response:
+        decoded = json.loads(response.read())
+    if not isinstance(decoded, dict):
+        raise ValueError(f"{url} answered {decoded!r}, not a JSON object")
+    return decoded
+
+
+def health_ok(url: str, timeout: float = 2.0) -> bool:
+    """True when ``<url>/health`` answers ``{"status": "ok"}``."""
+    try:
+        return http_json("GET", f"{url.rstrip('/')}/health", timeout=timeout).get("status") == "ok"
+    except (OSError, ValueError):
+        return False
+
+
+def _read_error(exc: urllib.error.HTTPError) -> str:
+    try:
+        return exc.read().decode(errors="replace")[:500]
+    except OSError:
+        return "no body"
+
+
+def _url_key(url: str) -> tuple[str, str, int | None, str]:
+    parts = urllib.parse.urlsplit(url.strip())
+    host = (parts.hostname or "").lower()
+    if host == "localhost":
+        host = HOST
+    return parts.scheme.lower(), host, parts.port, parts.path.rstrip("/")
+
+
+def _log_tail(log_path: Path, offset: int = 0, lines: int = LOG_TAIL_LINES) -> str:
+    try:
+        with open(log_path, "rb") as log:
+            log.seek(offset)
+            text = log.read().decode(errors="replace")
+    except OSError as exc:
+        return f"(log unreadable: {exc})"
+    kept = text.strip().splitlines()[-lines:]
+    return "\n".join(kept) if kept else "(log is empty)"
+
+
+def write_atomic(path: Path, payload: bytes) -> None:
+    """Write ``payload`` to ``path`` via a temp file, fsync and ``os.replace``."""
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as tmp:
+            tmp.write(payload)
+            tmp.flush()
+            os.fsync(tmp.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp_name)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+# ---------------------------------------------------------------------------
+# Processes
+# ---------------------------------------------------------------------------
+def _cmdline(pid: int) -> list[str] | None:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
+
+
+def _serving_process_alive(pid: int, release_id: str) -> bool:
+    """True when ``pid`` is running and is the scoring server of ``release_id`` (not a reused pid)."""
+    if pid <= 0 or not _running(pid):
+        return False
+    argv = _cmdline(pid)
+    return argv is not None and SERVING_MODULE in argv and release_id in argv
+
+
+def terminate(pid: int, timeout: float = 5.0) -> bool:
+    """SIGTERM ``pid``, SIGKILL it after ``timeout`` seconds; True once it has exited."""
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return True
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if not _running(pid):
+                return True
+            time.sleep(0.05)
+    return not _running(pid)
+
+
+def _running(pid: int) -> bool:
+    """True when ``pid`` exists and is not a zombie (reaping it if it is our exited child)."""
+    child = _STARTED.get(pid)
+    if child is not None:
+        if child.poll() is None:
+            return True
+        del _STARTED[pid]
+        return False
+    with contextlib.suppress(ChildProcessError, OSError):
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    state = stat.rsplit(")", 1)[-1].split()[0] if ")" in stat else "?"
+    return state not in {"Z", "X"}
+
+
+def _kill(process: subprocess.Popen[bytes], timeout: float) -> None:
+    """Stop a server we started and reap it."""
+    try:
+        if process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5.0)
+    finally:
+        if process.returncode is not None:
+            _STARTED.pop(process.pid, None)

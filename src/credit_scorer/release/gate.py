@@ -1,0 +1,136 @@
+"""The release gate's decision rules (SOP §1 steps 2–4, §2), as pure functions.
+
+Decision channels, the first that applies:
+
+1. ``DEPLOY_APPROVAL`` is set → *automated*. ``y`` needs ``APPROVER`` and
+   ``APPROVAL_RATIONALE``; automated approval is refused when any threshold check
+   failed (a human must decide, AI Act Art. 14); ``n`` rejects.
+2. An interactive terminal → *interactive*: y/n, rationale, name; approving over a
+   failed check needs a typed override.
+3. Otherwise → *wait*: the run pauses (``zenml.wait``) until ``credit-scorer approve``
+   or the web console resolves it (decision modes ``cli`` / ``console``).
+
+Whatever the channel, :func:`validate_decision` applies the same rules: the approver
+holds the approver role, submitter/tester/approver are distinct people, the tester has
+signed off first (policy), and an approval over a failed check is an explicit override
+with its own rationale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from credit_scorer.checks import ThresholdChecks
+from credit_scorer.errors import CreditScorerError
+from credit_scorer.release.identity import RULE_SIGNOFF, IdentityError, People, duty_violations, enforce
+from credit_scorer.release.records import DecisionMode, TesterSignoff
+
+Channel = Literal["automated", "interactive", "wait"]
+
+ENV_DECISION = "DEPLOY_APPROVAL"
+ENV_APPROVER = "APPROVER"
+ENV_RATIONALE = "APPROVAL_RATIONALE"
+ENV_TESTER = "TESTER"
+ENV_TESTER_NOTE = "TESTER_NOTE"
+OVERRIDE_WORD = "OVERRIDE"
+WAIT_CONDITION = "release_gate"
+
+
+class GateInputError(CreditScorerError, ValueError):
+    """A decision's input is incomplete (e.g. APPROVER missing); nothing was recorded."""
+
+
+class GateDecision(BaseModel):
+    """A decision at the gate, before it is recorded. Also the schema of the ZenML wait condition."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    approved: bool
+    approver: str
+    rationale: str
+    decision_mode: DecisionMode
+    decided_at: str
+    threshold_override: bool = False
+    override_rationale: str | None = None
+    refusal_reason: str | None = None
+    tester_signoff: TesterSignoff | None = None
+
+
+def choose_channel(env: Mapping[str, str], stdin_is_terminal: bool) -> Channel:
+    """The first decision channel that applies."""
+    if env.get(ENV_DECISION, "").strip():
+        return "automated"
+    if stdin_is_terminal:
+        return "interactive"
+    return "wait"
+
+
+def automated_decision(
+    env: Mapping[str, str], checks: ThresholdChecks, signoff: TesterSignoff | None, decided_at: str
+) -> GateDecision:
+    """The decision the CI variables express; a refusal when they approve over a failed check.
+
+    Raises :class:`GateInputError` (before anything is recorded) when a variable is missing
+    or ``DEPLOY_APPROVAL`` is neither ``y`` nor ``n``.
+    """
+    answer = env.get(ENV_DECISION, "").strip().lower()
+    if answer not in {"y", "yes", "n", "no"}:
+        raise GateInputError(f"{ENV_DECISION} must be 'y' or 'n', not {env.get(ENV_DECISION)!r}")
+    approver = env.get(ENV_APPROVER, "").strip()
+    rationale = env.get(ENV_RATIONALE, "").strip()
+    missing = [name for name, value in ((ENV_APPROVER, approver), (ENV_RATIONALE, rationale)) if not value]
+    if missing:
+        raise GateInputError(f"{ENV_DECISION}={answer} needs {' and '.join(missing)} to be set; nothing was recorded")
+    approved = answer in {"y", "yes"}
+    refusal = None
+    if approved and not checks.all_passed:
+        refusal = (
+            "automated approval refused: threshold checks failed ("
+            + ", ".join(checks.failed)
+            + "); a human must decide (EU AI Act Art. 14) in a terminal, with credit-scorer approve, "
+            "or in the console"
+        )
+    return GateDecision(
+        approved=approved and refusal is None,
+        approver=approver,
+        rationale=rationale,
+        decision_mode="automated",
+        decided_at=decided_at,
+        refusal_reason=refusal,
+        tester_signoff=signoff,
+    )
+
+
+def validate_decision(
+    decision: GateDecision,
+    checks: ThresholdChecks,
+    people: People,
+    submitter: str,
+    dev_mode: bool,
+) -> list[str]:
+    """Apply the gate's rules to a decision; return waived rules (dev mode) or raise.
+
+    Raises :class:`IdentityError` naming the broken rule, or :class:`GateInputError`
+    when an approval over a failed check lacks an explicit override and its rationale.
+    """
+    if not decision.rationale.strip():
+        raise GateInputError("a decision needs a non-empty rationale")
+    tester = decision.tester_signoff.tester if decision.tester_signoff else None
+    problems = duty_violations(people, submitter, tester, decision.approver)
+    if decision.approved and tester is None and people.policy.require_tester_signoff:
+        problems.append(f"{RULE_SIGNOFF}: no tester sign-off recorded for this release")
+    waivers = enforce(problems, dev_mode or people.policy.dev_mode)
+    if decision.approved and not checks.all_passed:
+        if not decision.threshold_override:
+            raise GateInputError(
+                "threshold checks failed (" + ", ".join(checks.failed) + "): approving needs an explicit "
+                "override (type OVERRIDE in the terminal, --override with credit-scorer approve)"
+            )
+        if not (decision.override_rationale or "").strip():
+            raise GateInputError("an override of failed threshold checks needs its own rationale")
+    if decision.approved and decision.decision_mode == "automated" and not checks.all_passed:
+        raise IdentityError("automated approval cannot override failed threshold checks")
+    return waivers

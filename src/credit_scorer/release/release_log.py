@@ -1,0 +1,137 @@
+"""``model_release_log.md``: one Markdown table row per release or rollback (SOP §1 step 6).
+
+Rows are appended under the store lock and the file is replaced atomically, so two
+runs at once each add a complete row. ``--git-commit`` commits the log when the store
+lies inside a git work tree.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from credit_scorer.release.store import ComplianceStore
+
+LOG_FILE = "model_release_log.md"
+COLUMNS = (
+    "date (UTC)",
+    "event",
+    "release",
+    "model path",
+    "sha256",
+    "deployment_url",
+    "approval id",
+    "by",
+    "note",
+)
+HEADER = (
+    "# Model release log\n\n"
+    "One row per release or rollback, appended by credit-scorer (SOP §1 step 6, §4).\n\n"
+    "| " + " | ".join(COLUMNS) + " |\n"
+    "|" + "|".join("---" for _ in COLUMNS) + "|\n"
+)
+
+
+class ReleaseLogRow(BaseModel):
+    """One row of the release log."""
+
+    model_config = ConfigDict(frozen=True)
+
+    date: str
+    event: Literal["release", "rollback"]
+    release_id: str
+    model_path: str
+    sha256: str
+    deployment_url: str
+    approval_id: str
+    by: str
+    note: str = ""
+
+    def as_markdown(self) -> str:
+        """The row as a Markdown table line."""
+        cells = [
+            self.date,
+            self.event,
+            self.release_id,
+            self.model_path,
+            self.sha256,
+            self.deployment_url,
+            self.approval_id,
+            self.by,
+            self.note,
+        ]
+        return "| " + " | ".join(_cell(c) for c in cells) + " |\n"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ").strip()
+
+
+def parse_rows(text: str) -> list[ReleaseLogRow]:
+    """Rows of a release log, oldest first."""
+    rows: list[ReleaseLogRow] = []
+    for line in text.splitlines():
+        if not line.startswith("| ") or line.startswith("| date"):
+            continue
+        cells = [c.strip().replace("\\|", "|") for c in _split_row(line)]
+        if len(cells) != len(COLUMNS):
+            continue
+        rows.append(ReleaseLogRow.model_validate(dict(zip(ReleaseLogRow.model_fields, cells, strict=True))))
+    return rows
+
+
+def _split_row(line: str) -> list[str]:
+    body = line.strip()[1:-1]
+    cells, current, escaped = [], "", False
+    for ch in body:
+        if ch == "|" and not escaped:
+            cells.append(current)
+            current = ""
+        else:
+            current += ch
+        escaped = ch == "\\" and not escaped
+    cells.append(current)
+    return cells
+
+
+def read_rows(store: ComplianceStore) -> list[ReleaseLogRow]:
+    """Rows in the store's release log (empty when there is none yet)."""
+    if not store.exists(LOG_FILE):
+        return []
+    return parse_rows(store.read_text(LOG_FILE))
+
+
+def append_row(store: ComplianceStore, row: ReleaseLogRow) -> None:
+    """Append one row atomically."""
+    with store.lock("release-log"):
+        current = store.read_text(LOG_FILE) if store.exists(LOG_FILE) else HEADER
+        store.replace(LOG_FILE, (current + row.as_markdown()).encode("utf-8"))
+
+
+def git_commit_log(store: ComplianceStore, message: str) -> str:
+    """Commit the release log if the store is inside a git work tree; return what happened."""
+    if not store.is_local:
+        return "not committed: the store is not a local folder"
+    log_path = store.local_path(LOG_FILE)
+    folder = Path(store.root)
+    inside = subprocess.run(
+        ["git", "-C", str(folder), "rev-parse", "--is-inside-work-tree"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if inside.returncode != 0 or inside.stdout.strip() != "true":
+        return f"not committed: {folder} is not inside a git work tree"
+    subprocess.run(["git", "-C", str(folder), "add", str(log_path)], check=True, capture_output=True)
+    done = subprocess.run(
+        ["git", "-C", str(folder), "commit", "-m", message, "--", str(log_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        return f"not committed: {done.stderr.strip() or done.stdout.strip()}"
+    return "committed to git"

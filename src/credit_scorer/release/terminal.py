@@ -1,0 +1,109 @@
+"""The gate's terminal adapter: the summary shown at the gate and the interactive prompt.
+
+Writes to the real terminal (``sys.__stdout__``), reads from ``sys.__stdin__``, so it
+works inside a ZenML step whose output is captured.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+from rich.console import Console
+from rich.table import Table
+
+from credit_scorer.checks import ThresholdChecks
+from credit_scorer.fairness import FairnessReport
+from credit_scorer.release.gate import OVERRIDE_WORD, GateDecision
+from credit_scorer.release.records import TesterSignoff, iso_utc, utc_now
+from credit_scorer.risk import RiskAssessment
+
+
+def terminal_console() -> Console:
+    """A console on the real terminal, even inside a step with captured output."""
+    return Console(file=sys.__stdout__, highlight=False)
+
+
+def gate_summary(
+    console: Console,
+    release_id: str,
+    checks: ThresholdChecks,
+    fairness: FairnessReport,
+    risk: RiskAssessment,
+    artefacts: str,
+    signoff: TesterSignoff | None,
+) -> None:
+    """Print what the approver decides on: checks, fairness, risk, where artefacts are."""
+    table = Table(title=f"Release gate {release_id}: Model Approval Thresholds")
+    for column in ("check", "value", "limit", "result"):
+        table.add_column(column, justify="left" if column in ("check", "result") else "right")
+    for c in checks.checks:
+        table.add_row(
+            c.name,
+            f"{c.value:.4f}",
+            f"{c.operator} {c.limit:.4f}",
+            "pass" if c.passed else "[bold red]FAIL[/]",
+        )
+    console.print(table)
+    flags = "; ".join(fairness.fairness_flags) or "none"
+    console.print(
+        f"fairness: bias disparity {fairness.bias_disparity:.4f} ({fairness.bias_disparity_attribute or '–'}), "
+        f"flags: {flags}; insufficient sample: {', '.join(fairness.insufficient_sample_groups) or 'none'}",
+        soft_wrap=True,
+    )
+    console.print(
+        f"risk: score {risk.overall_risk_score:.3f}, level {risk.risk_level}, high-risk factors: "
+        f"{'; '.join(risk.high_risk_factors) or 'none'}",
+        soft_wrap=True,
+    )
+    tester = f"{signoff.tester} at {signoff.signed_at}" if signoff else "none yet"
+    console.print(f"tester sign-off: {tester}", soft_wrap=True)
+    console.print(f"artefacts: {artefacts}", soft_wrap=True)
+
+
+def _ask(console: Console, prompt: str, read: Callable[[], str]) -> str:
+    console.print(prompt, end="")
+    line = read()
+    if line == "":
+        raise EOFError("the terminal closed before the decision was given")
+    return line.strip()
+
+
+def prompt_decision(
+    console: Console,
+    checks: ThresholdChecks,
+    current_signoff: Callable[[], TesterSignoff | None],
+    read: Callable[[], str] | None = None,
+) -> GateDecision:
+    """Ask the approver at the terminal: y/n, rationale, name (and an override when a check failed)."""
+    reader = read or sys.__stdin__.readline  # type: ignore[union-attr]
+    answer = ""
+    while answer not in {"y", "n"}:
+        answer = _ask(console, "Approve this release for deployment? [y/n]: ", reader).lower()[:1]
+    rationale = ""
+    while not rationale:
+        rationale = _ask(console, "Rationale (required): ", reader)
+    approver = ""
+    while not approver:
+        approver = _ask(console, "Your name (approver): ", reader)
+    override, override_rationale = False, None
+    if answer == "y" and not checks.all_passed:
+        console.print(f"[bold red]Threshold checks failed: {', '.join(checks.failed)}.[/]")
+        typed = _ask(console, f"Type {OVERRIDE_WORD} to approve anyway, anything else to cancel: ", reader)
+        if typed != OVERRIDE_WORD:
+            answer = "n"
+            rationale = f"{rationale} (approval cancelled: override not confirmed)"
+        else:
+            override = True
+            while not override_rationale:
+                override_rationale = _ask(console, "Why is overriding the failed checks justified? ", reader)
+    return GateDecision(
+        approved=answer == "y",
+        approver=approver,
+        rationale=rationale,
+        decision_mode="interactive",
+        decided_at=iso_utc(utc_now()),
+        threshold_override=override,
+        override_rationale=override_rationale,
+        tester_signoff=current_signoff(),
+    )

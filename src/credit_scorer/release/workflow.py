@@ -1,0 +1,398 @@
+"""Release workflow: what the gate writes, in which order, so nothing is lost or half done.
+
+Order of writes for an approval: the model file (content-addressed) → the endpoint
+started and answering → the approval record with its ``deployment_url`` → the
+release-log row → the ticket. A rejection or refusal writes its approval record first,
+then the ticket. Records never depend on a ticket update succeeding; a failed ticket
+update is reported, never hidden.
+
+Used by the pipeline steps and by the CLI (sign-off, approve, redeploy).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from credit_scorer.checks import ThresholdChecks
+from credit_scorer.deploy.base import Deployer, Deployment, DeploymentError
+from credit_scorer.errors import CreditScorerError
+from credit_scorer.evaluate import Evaluation
+from credit_scorer.fairness import FairnessReport
+from credit_scorer.integrations.tickets import ROLLED_BACK, TicketTracker
+from credit_scorer.release import records
+from credit_scorer.release.gate import ENV_TESTER, ENV_TESTER_NOTE, GateDecision
+from credit_scorer.release.identity import IdentityError, People, enforce, role_violation
+from credit_scorer.release.records import ApprovalRecord, TesterSignoff, iso_utc, utc_now
+from credit_scorer.release.release_log import ReleaseLogRow, append_row, git_commit_log, read_rows
+from credit_scorer.release.store import ComplianceStore, StoreError
+from credit_scorer.risk import RiskAssessment
+
+log = logging.getLogger(__name__)
+
+SignoffSource = Literal["cli", "env", "console", "jira"]
+MODELS_DIR = "models"
+RELEASES_DIR = "releases"
+
+
+class ReleaseRefused(CreditScorerError, RuntimeError):
+    """A rollback or sign-off was refused; nothing was changed."""
+
+
+class ReleaseCandidate(BaseModel):
+    """Everything the gate knows about the model version being released."""
+
+    model_config = ConfigDict(frozen=True)
+
+    run_id: str
+    release_id: str
+    submitter: str
+    checks: ThresholdChecks
+    evaluation: Evaluation
+    fairness: FairnessReport
+    risk: RiskAssessment
+    model_sha256: str
+    dataset_sha256: str
+    decision_threshold: float
+
+
+def artefact_dir(release_id: str) -> str:
+    """Store folder of a release's gate inputs and documents."""
+    return f"{RELEASES_DIR}/{release_id}"
+
+
+def save_gate_inputs(store: ComplianceStore, candidate: ReleaseCandidate) -> str:
+    """Write evaluation, fairness, risk and checks JSON under ``releases/<id>/`` (once)."""
+    folder = artefact_dir(candidate.release_id)
+    for name, model in (
+        ("evaluation", candidate.evaluation),
+        ("fairness", candidate.fairness),
+        ("risk", candidate.risk),
+        ("threshold_checks", candidate.checks),
+    ):
+        data = records.canonical_json(model.model_dump(mode="json"))
+        path = f"{folder}/{name}.json"
+        if store.exists(path):
+            if store.read_bytes(path) != data:
+                raise StoreError(f"{path} exists with other content; release ids must not be reused")
+            continue
+        store.write_new(path, data)
+    return f"{store.url}/{folder}"
+
+
+def store_model(store: ComplianceStore, model_bytes: bytes) -> tuple[str, str]:
+    """Store a model file content-addressed; return (store path, sha256)."""
+    digest = hashlib.sha256(model_bytes).hexdigest()
+    path = f"{MODELS_DIR}/{digest}.json"
+    if store.exists(path):
+        if hashlib.sha256(store.read_bytes(path)).hexdigest() != digest:
+            raise StoreError(f"{path} in the store does not match its sha256; the model file was changed")
+    else:
+        store.write_new(path, model_bytes)
+    return path, digest
+
+
+def latest_signoff(store: ComplianceStore, release_id: str) -> TesterSignoff | None:
+    """The newest tester sign-off of a release, as the approval record holds it."""
+    found = records.signoffs_for(store, release_id)
+    if not found:
+        return None
+    last = found[-1]
+    return TesterSignoff(
+        tester=last.tester,
+        signed_at=last.timestamp,
+        source=last.source,
+        note=last.note,
+        signoff_id=last.signoff_id,
+    )
+
+
+def sign_off(
+    store: ComplianceStore,
+    tracker: TicketTracker,
+    people: People,
+    candidate_submitter: str,
+    run_id: str,
+    release_id: str,
+    tester: str,
+    note: str,
+    source: SignoffSource,
+    dev_mode: bool,
+) -> records.SignoffRecord:
+    """Record the tester's "Tester ✓" after checking their role and that they did not submit."""
+    problems = [p for p in [role_violation(people, tester, "tester")] if p]
+    if tester == candidate_submitter:
+        problems.append(f"SoD-2 submitter, tester and approver must be three different people: {tester!r} submitted")
+    if any(r.approved is not None for r in records.decisions_for(store, release_id)):
+        raise ReleaseRefused(f"{release_id} already has a decision; a sign-off now would come after it")
+    enforce(problems, dev_mode or people.policy.dev_mode)
+    record = records.write_signoff(store, run_id, release_id, tester, note, source, utc_now())
+    _ticket(tracker.add_comment, release_id, tester, "signoff", f"Tester ✓ {note}".strip())
+    return record
+
+
+def signoff_from_env(
+    store: ComplianceStore,
+    tracker: TicketTracker,
+    people: People,
+    candidate: ReleaseCandidate,
+    env: Mapping[str, str],
+    dev_mode: bool,
+) -> TesterSignoff | None:
+    """An earlier sign-off, else one from ``TESTER`` (recorded now, source ``env``)."""
+    existing = latest_signoff(store, candidate.release_id)
+    if existing is not None:
+        return existing
+    tester = env.get(ENV_TESTER, "").strip()
+    if not tester:
+        return None
+    sign_off(
+        store,
+        tracker,
+        people,
+        candidate.submitter,
+        candidate.run_id,
+        candidate.release_id,
+        tester,
+        env.get(ENV_TESTER_NOTE, "signed off via the TESTER variable"),
+        "env",
+        dev_mode,
+    )
+    return latest_signoff(store, candidate.release_id)
+
+
+def _record_fields(
+    candidate: ReleaseCandidate, decision: GateDecision, waivers: list[str], dev_mode: bool
+) -> dict[str, object]:
+    checks_record, details, evaluation, risk = records.summarise(
+        candidate.checks, candidate.evaluation, candidate.fairness, candidate.risk
+    )
+    return {
+        "timestamp": decision.decided_at,
+        "decision_mode": decision.decision_mode,
+        "approved": decision.approved,
+        "approver": decision.approver,
+        "rationale": decision.rationale,
+        "threshold_checks": checks_record,
+        "evaluation_summary": evaluation,
+        "risk_summary": risk,
+        "deployment_url": None,
+        "run_id": candidate.run_id,
+        "release_id": candidate.release_id,
+        "submitter": candidate.submitter,
+        "tester_signoff": decision.tester_signoff,
+        "thresholds": candidate.checks.thresholds.model_dump(),
+        "threshold_values": details,
+        "threshold_override": decision.threshold_override,
+        "override_rationale": decision.override_rationale,
+        "refusal_reason": decision.refusal_reason,
+        "model_sha256": candidate.model_sha256,
+        "dataset_sha256": candidate.dataset_sha256,
+        "decision_threshold": candidate.decision_threshold,
+        "dev_mode": dev_mode,
+        "duty_waivers": waivers,
+    }
+
+
+def _decided_at(decision: GateDecision) -> datetime:
+    return datetime.strptime(decision.decided_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=utc_now().tzinfo)
+
+
+def ensure_undecided(store: ComplianceStore, release_id: str) -> None:
+    """Refuse a second decision on a release."""
+    earlier = records.decisions_for(store, release_id)
+    if earlier:
+        first = earlier[0]
+        verdict = "approved" if first.approved else "rejected"
+        raise ReleaseRefused(
+            f"{release_id} was already {verdict} by {first.approver} at {first.timestamp} "
+            f"({first.approval_id}); one decision per release"
+        )
+
+
+def record_rejection(
+    store: ComplianceStore,
+    tracker: TicketTracker,
+    candidate: ReleaseCandidate,
+    decision: GateDecision,
+    waivers: list[str],
+    dev_mode: bool,
+) -> ApprovalRecord:
+    """Write the record of a rejection or refusal, then tell the ticket."""
+    ensure_undecided(store, candidate.release_id)
+    record = records.write_approval(
+        store, _record_fields(candidate, decision, waivers, dev_mode), _decided_at(decision)
+    )
+    kind = "refusal" if decision.refusal_reason else "decision"
+    body = decision.refusal_reason or f"Rejected: {decision.rationale}"
+    _ticket(tracker.add_comment, candidate.release_id, decision.approver, kind, f"{body} ({record.approval_id})")
+    _ticket(tracker.set_status, candidate.release_id, "rejected")
+    return record
+
+
+def deploy_release(
+    store: ComplianceStore,
+    tracker: TicketTracker,
+    deployer: Deployer,
+    candidate: ReleaseCandidate,
+    decision: GateDecision,
+    model_bytes: bytes,
+    waivers: list[str],
+    dev_mode: bool,
+    port: int | None,
+    git_commit: bool,
+) -> tuple[ApprovalRecord, Deployment | None]:
+    """Store the model, start the endpoint, then record the approval with its URL and log the release.
+
+    When the endpoint cannot be started the approval is still recorded (with
+    ``deployment_url: null`` and the error) and :class:`DeploymentError` is raised.
+    """
+    ensure_undecided(store, candidate.release_id)
+    model_path, digest = store_model(store, model_bytes)
+    if digest != candidate.model_sha256:
+        raise StoreError(f"model bytes hash to {digest}, but the run's model is {candidate.model_sha256}")
+    fields = _record_fields(candidate, decision, waivers, dev_mode) | {"model_path": model_path}
+    previous = [d for d in deployer.list() if d.deployment.release_id != candidate.release_id]
+    try:
+        deployment = deployer.deploy(candidate.release_id, store.local_path(model_path), digest, port)
+    except DeploymentError as exc:
+        record = records.write_approval(store, fields | {"deployment_error": str(exc)}, _decided_at(decision))
+        _ticket(
+            tracker.add_comment,
+            candidate.release_id,
+            decision.approver,
+            "decision",
+            f"Approved ({record.approval_id}) but deployment failed: {exc}",
+        )
+        raise
+    try:
+        record = records.write_approval(store, fields | {"deployment_url": deployment.url}, _decided_at(decision))
+    except BaseException:
+        deployer.stop(candidate.release_id)  # no deployment without its record
+        raise
+    append_row(
+        store,
+        ReleaseLogRow(
+            date=iso_utc(utc_now()),
+            event="release",
+            release_id=candidate.release_id,
+            model_path=model_path,
+            sha256=digest,
+            deployment_url=deployment.url,
+            approval_id=record.approval_id,
+            by=decision.approver,
+        ),
+    )
+    if git_commit:
+        log.info("release log: %s", git_commit_log(store, f"Release {candidate.release_id} ({record.approval_id})"))
+    for old in previous:
+        deployer.stop(old.deployment.release_id)
+    _ticket(
+        tracker.add_comment,
+        candidate.release_id,
+        decision.approver,
+        "decision",
+        f"Approved: {decision.rationale} ({record.approval_id})",
+    )
+    _ticket(
+        tracker.add_comment,
+        candidate.release_id,
+        "credit-scorer",
+        "deployment",
+        f"Deployed at {deployment.url}",
+    )
+    _ticket(tracker.set_status, candidate.release_id, "deployed")
+    return record, deployment
+
+
+def rollback(
+    store: ComplianceStore,
+    tracker: TicketTracker,
+    deployer: Deployer,
+    people: People,
+    url: str,
+    reason: str,
+    actor: str,
+    port: int | None = None,
+) -> tuple[ReleaseLogRow, Deployment]:
+    """Serve the release that was at ``url`` again, after checking its model file and approval.
+
+    Refuses (changing nothing) for an unknown URL, a missing or altered model file, or a
+    release that was never approved.
+    """
+    if not reason.strip():
+        raise ReleaseRefused("a rollback needs a reason (--reason)")
+    violation = role_violation(people, actor, "submitter")
+    if violation and role_violation(people, actor, "approver"):
+        raise IdentityError(f"refused: {violation}; rollbacks are done by an ML engineer or an approver")
+    rows = [r for r in read_rows(store) if r.deployment_url.rstrip("/") == url.rstrip("/")]
+    if not rows:
+        raise ReleaseRefused(f"no release in {store.url}/model_release_log.md was deployed at {url}")
+    target = rows[-1]
+    path = f"{MODELS_DIR}/{target.sha256}.json"
+    if not store.exists(path):
+        raise ReleaseRefused(f"model file {path} of {target.release_id} is missing from the store")
+    actual = hashlib.sha256(store.read_bytes(path)).hexdigest()
+    if actual != target.sha256:
+        raise ReleaseRefused(f"model file {path} was changed: its sha256 is {actual}, the log says {target.sha256}")
+    approvals = [
+        r
+        for r in records.read_approvals(store)
+        if r.release_id == target.release_id and r.approved and r.model_sha256 == target.sha256
+    ]
+    if not approvals:
+        raise ReleaseRefused(f"{target.release_id} has no approval record for model {target.sha256}; not restoring it")
+    live = [d for d in deployer.list() if d.deployment.release_id != target.release_id]
+    wanted = port or _port_of(url)
+    try:
+        deployment = deployer.deploy(target.release_id, store.local_path(path), target.sha256, wanted)
+    except DeploymentError:
+        if port is not None:
+            raise
+        deployment = deployer.deploy(target.release_id, store.local_path(path), target.sha256, None)
+    row = ReleaseLogRow(
+        date=iso_utc(utc_now()),
+        event="rollback",
+        release_id=target.release_id,
+        model_path=path,
+        sha256=target.sha256,
+        deployment_url=deployment.url,
+        approval_id=approvals[-1].approval_id,
+        by=actor,
+        note=reason,
+    )
+    append_row(store, row)
+    releases = [r.release_id for r in read_rows(store) if r.event == "release" and r.release_id != target.release_id]
+    rolled_back = [d.deployment.release_id for d in live] or releases[-1:]
+    for old in live:
+        deployer.stop(old.deployment.release_id)
+    for release_id in rolled_back:
+        _ticket(tracker.add_label, release_id, ROLLED_BACK)
+        _ticket(
+            tracker.add_comment,
+            release_id,
+            actor,
+            "rollback",
+            f"ROLLED BACK to {target.release_id} at {deployment.url}: {reason}",
+        )
+        _ticket(tracker.set_status, release_id, "rolled back")
+    _ticket(tracker.add_comment, target.release_id, actor, "rollback", f"Restored at {deployment.url}: {reason}")
+    return row, deployment
+
+
+def _port_of(url: str) -> int | None:
+    tail = url.rstrip("/").rsplit(":", 1)[-1]
+    return int(tail) if tail.isdigit() else None
+
+
+def _ticket(action: Callable[..., object], *args: object) -> None:
+    """Update the ticket; a failure is logged as a warning and never undoes a record."""
+    try:
+        action(*args)
+    except (StoreError, OSError, ValueError) as exc:
+        log.warning("ticket update failed (the record is safe): %s", exc)
