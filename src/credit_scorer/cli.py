@@ -65,12 +65,12 @@ class _ProgressHandler(logging.Handler):
         event = getattr(record, "event", "")
         seconds = getattr(record, "seconds", 0.0)
         if event == "finished":
-            console.print(f"  [green]✓[/] {step_name:<18} {seconds:6.2f} s")
+            console.print(f"  [green]✓[/] {step_name:<20} {seconds:6.2f} s")
         elif event == "failed":
-            console.print(f"  [red]✗[/] {step_name:<18} {seconds:6.2f} s")
+            console.print(f"  [red]✗[/] {step_name:<20} {seconds:6.2f} s")
         elif event == "waiting":
             console.print(
-                f"  [yellow]…[/] {step_name:<18} waiting for a decision on {getattr(record, 'release_id', '')}"
+                f"  [yellow]…[/] {step_name:<20} waiting for a decision on {getattr(record, 'release_id', '')}"
             )
 
 
@@ -257,7 +257,11 @@ def _guard_run(action: Callable[[], RunResult], store: str) -> RunResult:
             not r.approved for r in decisions_for(ComplianceStore(store), release_key(exc.run_id or ""))
         )
         if rejected:
-            err_console.print(f"[bold red]not deployed[/]{run_note}: {exc.cause}", soft_wrap=True)
+            from credit_scorer import summary
+            from credit_scorer.pipelines.run import load_run_result
+
+            summary.print_run(console, load_run_result(exc.run_id or ""))
+            err_console.print(f"\n[bold red]not deployed[/]{run_note}: {exc.cause}", soft_wrap=True)
             raise typer.Exit(EXIT_REJECTED) from None
         raise _fail(f"{where} failed{run_note}:\n{exc.cause}") from None
 

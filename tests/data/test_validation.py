@@ -83,9 +83,7 @@ def write_csv(tmp_path: Path, frame: pd.DataFrame, name: str = "data.csv") -> Pa
     return path
 
 
-def load_and_validate(
-    tmp_path: Path, data_file: Path, **source: Any
-) -> tuple[pd.DataFrame, DataQualityReport]:
+def load_and_validate(tmp_path: Path, data_file: Path, **source: Any) -> tuple[pd.DataFrame, DataQualityReport]:
     """What `credit-scorer run` does with a data file: load it, then validate it."""
     spec = write_spec(tmp_path, data_file, **source)
     frame, _ = load_dataset(spec)
@@ -524,9 +522,7 @@ def test_split_is_stratified(full_dataset: tuple[DatasetSpec, pd.DataFrame, Data
     train, valid, test, sizes = split_dataset(clean, spec, training_config())
 
     rates = [float((part[TARGET] == 1).mean()) for part in (train, valid, test)]
-    assert rates == pytest.approx(
-        [sizes.train_default_rate, sizes.validation_default_rate, sizes.test_default_rate]
-    )
+    assert rates == pytest.approx([sizes.train_default_rate, sizes.validation_default_rate, sizes.test_default_rate])
     assert max(rates) - min(rates) <= 0.005
     assert all(abs(rate - report.default_rate) <= 0.005 for rate in rates)
 

@@ -10,10 +10,13 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from credit_scorer.cli import EXIT_CHECKS_FAILED, app
+from credit_scorer.cli import EXIT_REJECTED, app
 from credit_scorer.config import bundled_resource, load_dataset_spec, load_policy, training_config
 from credit_scorer.data import read_data_bytes
+from credit_scorer.release.identity import load_people
+from credit_scorer.release.settings import ReleaseSettings
 from credit_scorer.risk import load_risk_register
+from tests.integration.conftest import PEOPLE, gate_env, stop_all
 
 pytestmark = pytest.mark.integration
 
@@ -21,14 +24,27 @@ BUNDLED_SHA256 = "4edce6da569b2c30788a85fd98a9bafb1a983e8ca1a7aac875dd7ff853cbd0
 
 
 @pytest.fixture(scope="module")
-def default_run():
+def default_run(tmp_path_factory):
+    """The default configuration, approved through the automated channel and deployed."""
+    import os
+
     from credit_scorer.pipelines.run import run_training
 
-    return run_training(load_dataset_spec(), load_policy(), training_config(), load_risk_register())
+    store = tmp_path_factory.mktemp("store") / "compliance"
+    release = ReleaseSettings(submitter="Ada Lovelace", store_url=str(store), people=load_people(PEOPLE))
+    saved = dict(os.environ)
+    os.environ.update(gate_env(store))
+    try:
+        yield run_training(load_dataset_spec(), load_policy(), training_config(), load_risk_register(), release)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        stop_all(store)
 
 
 def test_default_run_reaches_auc_and_passes_every_check(default_run) -> None:
     assert default_run.status == "completed"
+    assert default_run.deployment_url is not None
     assert default_run.evaluation.auc >= 0.77
     assert default_run.checks.all_passed, [c.text for c in default_run.checks.checks]
     assert [c.name for c in default_run.checks.checks] == [
@@ -81,17 +97,15 @@ def test_model_version_is_registered(default_run) -> None:
     assert run.model_version.model.name == "credit-scorer"
 
 
-def test_cli_run_with_shuffled_labels_fails_the_checks() -> None:
-    result = CliRunner().invoke(app, ["run", "--shuffle-labels", "--n-estimators", "50"])
-    assert result.exit_code == EXIT_CHECKS_FAILED, result.output
-    assert "threshold checks failed" in result.output
-    assert "Accuracy" in result.output
+def test_cli_run_with_shuffled_labels_fails_the_checks_and_is_refused(store: Path) -> None:
+    result = CliRunner().invoke(app, ["run", "--shuffle-labels", "--n-estimators", "50"], env=gate_env(store))
+    assert result.exit_code == EXIT_REJECTED, result.output
+    assert "threshold checks failed: Accuracy, Risk score" in result.output
+    assert "automated approval refused" in result.output
 
 
 def _bad_spec(tmp_path: Path) -> Path:
-    frame = pd.read_csv(
-        io.BytesIO(read_data_bytes("package:data/default_of_credit_card_clients.csv.gz"))
-    ).head(400)
+    frame = pd.read_csv(io.BytesIO(read_data_bytes("package:data/default_of_credit_card_clients.csv.gz"))).head(400)
     frame.loc[7, "AGE"] = 150
     csv = tmp_path / "bad.csv"
     frame.to_csv(csv, index=False)
@@ -109,7 +123,8 @@ def test_cli_run_on_bad_data_stops_before_training_and_names_the_row(tmp_path: P
     from credit_scorer.pipelines.run import latest_run_id
 
     monkeypatch.chdir(tmp_path)
-    result = CliRunner().invoke(app, ["run", "--dataset-spec", str(_bad_spec(tmp_path))])
+    env = gate_env(tmp_path / "compliance")
+    result = CliRunner().invoke(app, ["run", "--dataset-spec", str(_bad_spec(tmp_path))], env=env)
     assert result.exit_code == 1, result.output
     assert "step validate_data failed" in result.output
     assert "column 'AGE'" in result.output
@@ -123,7 +138,9 @@ def test_cli_run_on_bad_data_stops_before_training_and_names_the_row(tmp_path: P
 
 
 def test_cli_refuses_a_missing_spec_file(tmp_path: Path) -> None:
-    result = CliRunner().invoke(app, ["run", "--dataset-spec", str(tmp_path / "nope.yaml")])
+    result = CliRunner().invoke(
+        app, ["run", "--dataset-spec", str(tmp_path / "nope.yaml")], env=gate_env(tmp_path / "compliance")
+    )
     assert result.exit_code == 2
     assert "nope.yaml" in result.output
 
@@ -193,10 +210,12 @@ def test_cli_trains_on_another_csv_from_its_spec_alone(tmp_path: Path, monkeypat
     }
     (tmp_path / "other.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
     monkeypatch.chdir(tmp_path)
+    env = gate_env(tmp_path / "compliance", decision="n", APPROVAL_RATIONALE="trial run on another lender's data")
 
-    result = CliRunner().invoke(app, ["run", "--dataset-spec", "other.yaml", "--n-estimators", "100"])
+    result = CliRunner().invoke(app, ["run", "--dataset-spec", "other.yaml", "--n-estimators", "100"], env=env)
 
-    assert result.exit_code in (0, EXIT_CHECKS_FAILED), result.output
+    assert result.exit_code == EXIT_REJECTED, result.output
+    assert "rejected by Jane Doe" in result.output
     assert "other-lender" in result.output
     assert "gender" in result.output and "age" in result.output
     assert "Model Approval Thresholds" in result.output

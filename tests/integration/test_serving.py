@@ -120,9 +120,7 @@ def asgi(app: FastAPI, method: str, path: str, body: bytes = b"") -> tuple[int, 
 
 def http(method: str, url: str, body: bytes | None = None) -> tuple[int, Any]:
     """A real HTTP request (no proxy): (status, decoded JSON)."""
-    request = urllib.request.Request(
-        url, data=body, method=method, headers={"Content-Type": "application/json"}
-    )
+    request = urllib.request.Request(url, data=body, method=method, headers={"Content-Type": "application/json"})
     try:
         with NO_PROXY.open(request, timeout=5) as response:
             return response.status, json.loads(response.read())
@@ -177,9 +175,7 @@ def test_health_and_model_report_the_served_version(app: FastAPI, model: train.T
     assert info["features"] == model.feature_names
 
 
-def test_predict_equals_the_trained_model(
-    app: FastAPI, model: train.TrainedModel, rows: pd.DataFrame
-) -> None:
+def test_predict_equals_the_trained_model(app: FastAPI, model: train.TrainedModel, rows: pd.DataFrame) -> None:
     expected = model.predict_default_proba(rows)
     for i in range(len(rows)):
         status, answer = asgi(app, "POST", "/predict", json.dumps(applicant(model, rows, i)).encode())
@@ -333,9 +329,7 @@ def test_deploy_in_process_on_a_given_port(
     assert deployer.list() == []
 
 
-def test_busy_port_is_refused_by_number(
-    deployer: LocalDeployer, model: train.TrainedModel, model_file: Path
-) -> None:
+def test_busy_port_is_refused_by_number(deployer: LocalDeployer, model: train.TrainedModel, model_file: Path) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()

@@ -19,9 +19,7 @@ def splits() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, data.DataQuality
     return train_part, valid_part, test_part, quality
 
 
-def _gate(
-    model: train.TrainedModel, test: pd.DataFrame, quality: data.DataQualityReport
-) -> checks.ThresholdChecks:
+def _gate(model: train.TrainedModel, test: pd.DataFrame, quality: data.DataQualityReport) -> checks.ThresholdChecks:
     spec = load_dataset_spec()
     policy = load_policy()
     ev = evaluate.evaluate_model(model, test, spec)
@@ -42,9 +40,7 @@ def test_protected_attributes_are_not_model_inputs(splits) -> None:
     ("column", "values"),
     [("SEX", [1, 2]), ("MARRIAGE", [1, 2, 3]), ("EDUCATION", [1, 2, 3, 4]), ("AGE", [22, 40, 70])],
 )
-def test_changing_a_protected_attribute_does_not_change_the_score(
-    splits, column: str, values: list[int]
-) -> None:
+def test_changing_a_protected_attribute_does_not_change_the_score(splits, column: str, values: list[int]) -> None:
     spec = load_dataset_spec()
     model = train.train_model(splits[0], splits[1], spec, training_config(n_estimators=30))
     applicant = splits[2].iloc[[0]]
@@ -97,9 +93,7 @@ def test_expected_cost_rule_minimises_cost_on_validation() -> None:
 
     def cost(t: float) -> float:
         declined = proba >= t
-        return 3.0 * float(((~declined) & (defaulted == 1)).sum()) + float(
-            (declined & (defaulted == 0)).sum()
-        )
+        return 3.0 * float(((~declined) & (defaulted == 1)).sum()) + float((declined & (defaulted == 0)).sum())
 
     best = min(cost(float(t)) for t in train.THRESHOLD_GRID)
     assert cost(threshold) == best

@@ -30,9 +30,7 @@ def _evaluation(accuracy: float) -> Evaluation:
         approval_rate=0.8,
         decision_threshold=0.5,
         test_rows=10,
-        confusion_matrix=ConfusionMatrix(
-            true_negative=6, false_positive=1, false_negative=1, true_positive=2
-        ),
+        confusion_matrix=ConfusionMatrix(true_negative=6, false_positive=1, false_negative=1, true_positive=2),
     )
 
 
@@ -151,9 +149,7 @@ def test_failed_lists_every_failed_check_in_order() -> None:
 
 
 def test_custom_thresholds_are_honoured() -> None:
-    lenient = Thresholds(
-        accuracy_min=0.70, bias_disparity_max=0.30, risk_score_max=0.60, fairness_flags_max=2
-    )
+    lenient = Thresholds(accuracy_min=0.70, bias_disparity_max=0.30, risk_score_max=0.60, fairness_flags_max=2)
     # Would fail every default threshold; passes the lenient ones, exactly at each limit.
     checks = _checks(accuracy=0.70, bias=0.30, risk=0.60, flags=["a", "b"], thresholds=lenient)
     assert checks.all_passed is True

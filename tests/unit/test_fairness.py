@@ -82,12 +82,7 @@ def reference_gaps(repaid: np.ndarray, approved: np.ndarray, labels: np.ndarray,
 def _block(n_repaid_approved: int, n_repaid_declined: int, n_default_approved: int, n_default_declined: int):
     """Outcome and decision arrays of one group, built from its four confusion counts."""
     repaid = [1] * (n_repaid_approved + n_repaid_declined) + [0] * (n_default_approved + n_default_declined)
-    approved = (
-        [1] * n_repaid_approved
-        + [0] * n_repaid_declined
-        + [1] * n_default_approved
-        + [0] * n_default_declined
-    )
+    approved = [1] * n_repaid_approved + [0] * n_repaid_declined + [1] * n_default_approved + [0] * n_default_declined
     return repaid, approved
 
 
@@ -104,9 +99,7 @@ def _data(blocks: dict[str, tuple[int, int, int, int]]) -> tuple[np.ndarray, np.
     return np.array(repaid), np.array(approved), pd.Series(labels)
 
 
-def _random_data(
-    spec: dict[str, tuple[int, float, float]], seed: int = 7
-) -> tuple[np.ndarray, np.ndarray, pd.Series]:
+def _random_data(spec: dict[str, tuple[int, float, float]], seed: int = 7) -> tuple[np.ndarray, np.ndarray, pd.Series]:
     """Random groups: name -> (size, repay probability, approval probability); shuffled rows."""
     rng = np.random.default_rng(seed)
     labels = np.concatenate([[g] * size for g, (size, _, _) in spec.items()])
@@ -342,9 +335,7 @@ def test_bias_disparity_picks_the_larger_of_two_hand_made_attributes() -> None:
 def test_flags_follow_attribute_order_not_alphabetical() -> None:
     # The equal-opportunity data of the hand-worked case, seen under two attribute names.
     repaid, approved, labels = _data({"A": (18, 2, 1, 4), "B": (15, 5, 1, 4)})
-    report = assess_decisions(
-        repaid, approved, {"z_attr": labels, "a_attr": labels}, FairnessPolicy(min_group_size=25)
-    )
+    report = assess_decisions(repaid, approved, {"z_attr": labels, "a_attr": labels}, FairnessPolicy(min_group_size=25))
     assert report.fairness_flags == [
         "z_attr: equal-opportunity gap 0.15 > 0.10",
         "a_attr: equal-opportunity gap 0.15 > 0.10",

@@ -278,9 +278,7 @@ def _evaluation(accuracy: float = 0.82) -> Evaluation:
         approval_rate=0.8,
         decision_threshold=0.5,
         test_rows=100,
-        confusion_matrix=ConfusionMatrix(
-            true_negative=70, false_positive=8, false_negative=12, true_positive=10
-        ),
+        confusion_matrix=ConfusionMatrix(true_negative=70, false_positive=8, false_negative=12, true_positive=10),
     )
 
 

@@ -66,8 +66,13 @@ class ReleaseLogRow(BaseModel):
         return "| " + " | ".join(_cell(c) for c in cells) + " |\n"
 
 
+_ESCAPES = {"\\": "\\\\", "|": "\\|", "\n": "\\n", "\r": "\\r"}
+_UNESCAPES = {"\\": "\\", "|": "|", "n": "\n", "r": "\r"}
+
+
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ").strip()
+    """A table cell: backslash, pipe and line breaks escaped so a row stays one line and parses back."""
+    return "".join(_ESCAPES.get(ch, ch) for ch in text)
 
 
 def parse_rows(text: str) -> list[ReleaseLogRow]:
@@ -76,7 +81,7 @@ def parse_rows(text: str) -> list[ReleaseLogRow]:
     for line in text.splitlines():
         if not line.startswith("| ") or line.startswith("| date"):
             continue
-        cells = [c.strip().replace("\\|", "|") for c in _split_row(line)]
+        cells = _split_row(line)
         if len(cells) != len(COLUMNS):
             continue
         rows.append(ReleaseLogRow.model_validate(dict(zip(ReleaseLogRow.model_fields, cells, strict=True))))
@@ -84,17 +89,22 @@ def parse_rows(text: str) -> list[ReleaseLogRow]:
 
 
 def _split_row(line: str) -> list[str]:
-    body = line.strip()[1:-1]
-    cells, current, escaped = [], "", False
-    for ch in body:
-        if ch == "|" and not escaped:
-            cells.append(current)
-            current = ""
+    """Cells of one table line, unescaped; the single padding space around each cell is dropped."""
+    body = line.rstrip()[1:-1]
+    cells: list[str] = []
+    current: list[str] = []
+    chars = iter(body)
+    for ch in chars:
+        if ch == "\\":
+            nxt = next(chars, "")
+            current.append(_UNESCAPES.get(nxt, "\\" + nxt))
+        elif ch == "|":
+            cells.append("".join(current))
+            current = []
         else:
-            current += ch
-        escaped = ch == "\\" and not escaped
-    cells.append(current)
-    return cells
+            current.append(ch)
+    cells.append("".join(current))
+    return [c[1:] if c.startswith(" ") else c for c in (c[:-1] if c.endswith(" ") else c for c in cells)]
 
 
 def read_rows(store: ComplianceStore) -> list[ReleaseLogRow]:

@@ -62,7 +62,7 @@ def gate_summary(
 
 
 def _ask(console: Console, prompt: str, read: Callable[[], str]) -> str:
-    console.print(prompt, end="")
+    console.print(prompt, end="", markup=False, highlight=False)
     line = read()
     if line == "":
         raise EOFError("the terminal closed before the decision was given")

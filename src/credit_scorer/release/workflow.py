@@ -330,7 +330,7 @@ def rollback(
     violation = role_violation(people, actor, "submitter")
     if violation and role_violation(people, actor, "approver"):
         raise IdentityError(f"refused: {violation}; rollbacks are done by an ML engineer or an approver")
-    rows = [r for r in read_rows(store) if r.deployment_url.rstrip("/") == url.rstrip("/")]
+    rows = [r for r in read_rows(store) if _same_url(r.deployment_url, url)]
     if not rows:
         raise ReleaseRefused(f"no release in {store.url}/model_release_log.md was deployed at {url}")
     target = rows[-1]
@@ -347,7 +347,13 @@ def rollback(
     ]
     if not approvals:
         raise ReleaseRefused(f"{target.release_id} has no approval record for model {target.sha256}; not restoring it")
-    live = [d for d in deployer.list() if d.deployment.release_id != target.release_id]
+    statuses = deployer.list()
+    already = [d for d in statuses if d.deployment.release_id == target.release_id and d.alive]
+    if already:
+        raise ReleaseRefused(
+            f"{target.release_id} is already live at {already[0].deployment.url}; nothing to roll back"
+        )
+    live = [d for d in statuses if d.deployment.release_id != target.release_id]
     wanted = port or _port_of(url)
     try:
         deployment = deployer.deploy(target.release_id, store.local_path(path), target.sha256, wanted)
@@ -383,6 +389,13 @@ def rollback(
         _ticket(tracker.set_status, release_id, "rolled back")
     _ticket(tracker.add_comment, target.release_id, actor, "rollback", f"Restored at {deployment.url}: {reason}")
     return row, deployment
+
+
+def _same_url(a: str, b: str) -> bool:
+    def norm(u: str) -> str:
+        return u.strip().rstrip("/").replace("://localhost:", "://127.0.0.1:")
+
+    return norm(a) == norm(b)
 
 
 def _port_of(url: str) -> int | None:

@@ -1,0 +1,45 @@
+"""Shared set-up for tests that take a run through the release gate."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+PEOPLE = REPO / "conf" / "people.yaml"
+
+DEMO = {
+    "SUBMITTER": "Ada Lovelace",
+    "TESTER": "Quinn Tester",
+    "APPROVER": "Jane Doe",
+    "APPROVAL_RATIONALE": "Meets KPIs; risk acceptable",
+}
+
+
+def stop_all(store: Path) -> None:
+    """Stop every scoring endpoint started against this store."""
+    from credit_scorer.deploy.local import LocalDeployer
+
+    state = store / "deployments"
+    if state.exists():
+        deployer = LocalDeployer(state)
+        for status in deployer.list():
+            deployer.stop(status.deployment.release_id)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Path]:
+    """A fresh compliance store; every endpoint started against it is stopped afterwards."""
+    path = tmp_path / "compliance"
+    yield path
+    stop_all(path)
+
+
+def gate_env(store: Path, decision: str | None = "y", **overrides: str) -> dict[str, str]:
+    """Environment for a CLI run: demo people, this store, and DEPLOY_APPROVAL (None = unset)."""
+    env = {**DEMO, "CREDIT_SCORER_STORE": str(store), "CREDIT_SCORER_PEOPLE": str(PEOPLE), **overrides}
+    if decision is not None:
+        env["DEPLOY_APPROVAL"] = decision
+    return env

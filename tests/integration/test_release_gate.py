@@ -1,0 +1,271 @@
+"""The release gate end to end: every decision channel, records, deployment, rollback, concurrency.
+
+Runs the real ZenML pipeline on the bundled data and real scoring servers on loopback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from typer.testing import CliRunner
+
+from credit_scorer.cli import EXIT_REJECTED, EXIT_WAITING, app
+from credit_scorer.release.release_log import parse_rows
+from tests.integration.conftest import REPO, gate_env
+
+pytestmark = pytest.mark.integration
+
+CLI = str(Path(sys.executable).with_name("credit-scorer"))
+SCHEMA = json.loads((REPO / "schemas" / "approval_record.schema.json").read_text())
+FAST = ["--n-estimators", "60"]
+
+
+def approvals(store: Path) -> list[dict[str, Any]]:
+    folder = store / "approvals"
+    return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))] if folder.exists() else []
+
+
+def get_json(url: str) -> dict[str, Any]:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.loads(response.read())  # type: ignore[no-any-return]
+
+
+def post_json(url: str, payload: dict[str, Any]) -> dict[str, Any]:
+    request = urllib.request.Request(
+        url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())  # type: ignore[no-any-return]
+
+
+def ticket(store: Path, release_id: str) -> dict[str, Any]:
+    return json.loads((store / "tickets" / f"{release_id}.json").read_text())  # type: ignore[no-any-return]
+
+
+def cli(args: list[str], env: dict[str, str], timeout: int = 240) -> subprocess.CompletedProcess[str]:
+    """The real CLI in another process, with no terminal on stdin."""
+    full_env = {**os.environ, "COLUMNS": "200", **env}
+    return subprocess.run(
+        [CLI, *args], env=full_env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout
+    )
+
+
+# ---------------------------------------------------------------------------
+# Automated channel
+# ---------------------------------------------------------------------------
+def test_automated_approval_deploys_records_and_rolls_back(store: Path) -> None:
+    env = gate_env(store)
+    first = CliRunner().invoke(app, ["run", *FAST], env=env)
+    assert first.exit_code == 0, first.output
+    [record] = approvals(store)
+    jsonschema.Draft202012Validator(SCHEMA).validate(record)
+    assert record["approved"] is True
+    assert record["decision_mode"] == "automated"
+    assert record["approver"] == "Jane Doe"
+    assert record["submitter"] == "Ada Lovelace"
+    assert record["tester_signoff"]["tester"] == "Quinn Tester"
+    assert record["threshold_checks"] == {
+        "Accuracy": True,
+        "Bias disparity": True,
+        "Risk score": True,
+        "Fairness flags": True,
+    }
+    url = record["deployment_url"]
+    assert url and url in first.output
+
+    # the endpoint serves the approved model
+    served = get_json(f"{url}/model")
+    assert served["model_sha256"] == record["model_sha256"]
+    assert served["release_id"] == record["release_id"]
+    applicant = dict.fromkeys(served["request_fields"], 0)
+    applicant["LIMIT_BAL"] = 50000
+    answer = post_json(f"{url}/predict", applicant)
+    assert answer["decision"] in {"approve", "decline"}
+    assert 0 <= answer["probability_of_default"] <= 1
+
+    # the model is stored content-addressed and the release is logged
+    model_file = store / "models" / f"{record['model_sha256']}.json"
+    assert model_file.exists()
+    [row] = parse_rows((store / "model_release_log.md").read_text())
+    assert (row.event, row.deployment_url, row.approval_id) == ("release", url, record["approval_id"])
+    kinds = [c["kind"] for c in ticket(store, record["release_id"])["comments"]]
+    assert kinds[-3:] == ["signoff", "decision", "deployment"][-3:] or "deployment" in kinds
+
+    # ZenML: deployment_url in the run metadata, model version in production
+    from zenml.client import Client
+
+    run = Client().get_pipeline_run(record["run_id"])
+    assert run.run_metadata["deployment_url"] == url
+    assert str(run.model_version.stage).lower().endswith("production")
+
+    # a second release replaces the first
+    second = CliRunner().invoke(app, ["run", *FAST, "--seed", "7"], env=env)
+    assert second.exit_code == 0, second.output
+    newer = approvals(store)[-1]
+    assert newer["model_sha256"] != record["model_sha256"]
+    assert get_json(f"{newer['deployment_url']}/model")["model_sha256"] == newer["model_sha256"]
+    with pytest.raises(OSError):
+        get_json(f"{url}/health")
+
+    # roll back with the SOP's script: the first model answers again
+    back = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "scripts" / "redeploy.py"),
+            "--url",
+            url,
+            "--reason",
+            "approval drift",
+            "--as",
+            "Ada Lovelace",
+            "--store",
+            str(store),
+            "--people",
+            env["CREDIT_SCORER_PEOPLE"],
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert back.returncode == 0, back.stdout + back.stderr
+    rows = parse_rows((store / "model_release_log.md").read_text())
+    assert [r.event for r in rows] == ["release", "release", "rollback"]
+    assert get_json(f"{rows[-1].deployment_url}/model")["model_sha256"] == record["model_sha256"]
+    rolled = ticket(store, newer["release_id"])
+    assert "ROLLED BACK" in rolled["labels"]
+    assert any("approval drift" in c["body"] for c in rolled["comments"])
+
+
+def test_automated_rejection_is_recorded_and_nothing_deployed(store: Path) -> None:
+    result = CliRunner().invoke(app, ["run", *FAST], env=gate_env(store, "n", APPROVAL_RATIONALE="Not this quarter"))
+    assert result.exit_code == EXIT_REJECTED, result.output
+    [record] = approvals(store)
+    jsonschema.Draft202012Validator(SCHEMA).validate(record)
+    assert record["approved"] is False
+    assert record["deployment_url"] is None
+    assert record["rationale"] == "Not this quarter"
+    assert not (store / "model_release_log.md").exists()
+    assert not list((store / "deployments").glob("*.json")) if (store / "deployments").exists() else True
+    assert ticket(store, record["release_id"])["status"] == "rejected"
+
+
+def test_missing_approver_stops_before_anything_is_recorded(store: Path) -> None:
+    env = gate_env(store)
+    del env["APPROVER"]
+    result = CliRunner().invoke(app, ["run", *FAST], env=env)
+    assert result.exit_code == 1, result.output
+    assert "needs APPROVER to be set; nothing was recorded" in result.output
+    assert approvals(store) == []
+    assert not (store / "model_release_log.md").exists()
+
+
+# ---------------------------------------------------------------------------
+# Pause at the gate → decisions from other processes → resume
+# ---------------------------------------------------------------------------
+def test_pause_then_sign_off_and_approve_from_another_process(store: Path) -> None:
+    env = gate_env(store, decision=None)
+    paused = cli(["run", *FAST, "--wait-timeout", "1"], env)
+    assert paused.returncode == EXIT_WAITING, paused.stdout + paused.stderr
+    assert "waiting at the release gate" in paused.stdout
+
+    listing = cli(["pending"], env)
+    assert listing.returncode == 0
+    run_id = next(line.split()[1] for line in listing.stdout.splitlines() if "pass" in line and "│" in line)
+    assert run_id in paused.stdout
+
+    # separation of duties and sign-off rules are enforced before anything is resolved
+    wrong_role = cli(["approve", run_id, "--approve", "--rationale", "ok", "--as", "Quinn Tester"], env)
+    assert wrong_role.returncode == 2
+    assert "SoD-1" in wrong_role.stderr and "is not an approver" in wrong_role.stderr
+    no_signoff = cli(["approve", run_id, "--approve", "--rationale", "ok", "--as", "Jane Doe"], env)
+    assert no_signoff.returncode == 2
+    assert "SoD-3" in no_signoff.stderr
+    submitter_signs = cli(["sign-off", run_id, "--as", "Ada Lovelace"], env)
+    assert submitter_signs.returncode == 2
+    assert "SoD-2" in submitter_signs.stderr
+    assert approvals(store) == []
+
+    signed = cli(["sign-off", run_id, "--as", "Quinn Tester", "--note", "Reviewed Annex IV and metrics"], env)
+    assert signed.returncode == 0, signed.stderr
+    approved = cli(["approve", run_id, "--approve", "--rationale", "Meets KPIs", "--as", "Jane Doe"], env)
+    assert approved.returncode == 0, approved.stdout + approved.stderr
+    [record] = approvals(store)
+    jsonschema.Draft202012Validator(SCHEMA).validate(record)
+    assert record["decision_mode"] == "cli"
+    assert record["tester_signoff"]["source"] == "cli"
+    assert record["tester_signoff"]["signed_at"] <= record["timestamp"]
+    assert get_json(f"{record['deployment_url']}/model")["model_sha256"] == record["model_sha256"]
+
+    again = cli(["approve", run_id, "--reject", "--rationale", "changed my mind", "--as", "Sam Compliance"], env)
+    assert again.returncode == 2
+    assert "already approved by Jane Doe" in again.stderr
+    assert len(approvals(store)) == 1
+
+
+# ---------------------------------------------------------------------------
+# Interactive terminal (a pseudo-terminal)
+# ---------------------------------------------------------------------------
+def test_terminal_approval_over_failed_checks_needs_a_typed_override(store: Path) -> None:
+    import pexpect
+
+    env = {**os.environ, **gate_env(store, decision=None), "COLUMNS": "160"}
+    child = pexpect.spawn(
+        CLI, ["run", "--shuffle-labels", "--n-estimators", "20"], env=env, encoding="utf-8", timeout=240
+    )
+    try:
+        child.expect(r"Approve this release for deployment\? \[y/n\]: ")
+        child.sendline("y")
+        child.expect("Rationale")
+        child.sendline("Pilot only, capped exposure")
+        child.expect("Your name")
+        child.sendline("Jane Doe")
+        child.expect("Type OVERRIDE")
+        child.sendline("OVERRIDE")
+        child.expect("Why is overriding")
+        child.sendline("Board-approved pilot with manual review of every decline")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close()
+    assert child.exitstatus == 0, child.before
+    [record] = approvals(store)
+    assert record["decision_mode"] == "interactive"
+    assert record["threshold_override"] is True
+    assert record["override_rationale"].startswith("Board-approved")
+    assert record["threshold_checks"]["Accuracy"] is False
+    assert record["deployment_url"]
+
+
+# ---------------------------------------------------------------------------
+# Two runs at once
+# ---------------------------------------------------------------------------
+def test_two_concurrent_runs_write_separate_complete_records(store: Path) -> None:
+    env = {**os.environ, "COLUMNS": "200", **gate_env(store)}
+    procs = [
+        subprocess.Popen(
+            [CLI, "run", *FAST, "--seed", str(seed)],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for seed in (11, 12)
+    ]
+    outputs = [p.communicate(timeout=400)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    records = approvals(store)
+    assert len(records) == 2
+    for record in records:
+        jsonschema.Draft202012Validator(SCHEMA).validate(record)
+    assert len({r["approval_id"] for r in records}) == 2
+    rows = parse_rows((store / "model_release_log.md").read_text())
+    assert sorted(r.approval_id for r in rows) == sorted(r["approval_id"] for r in records)
+    assert not list(store.rglob(".tmp-*"))
