@@ -110,6 +110,22 @@ def latest_run_id() -> UUID | None:
     return runs.items[0].id if runs.items else None
 
 
+def ensure_zenml_store() -> None:
+    """Create or migrate ZenML's local store under a file lock, so concurrent first runs don't race."""
+    import fcntl
+    import os
+    from pathlib import Path
+
+    config = Path(os.environ.get("ZENML_CONFIG_PATH", ".zenml-state"))
+    config.mkdir(parents=True, exist_ok=True)
+    with open(config / ".credit-scorer-init.lock", "a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            Client().active_stack_model  # noqa: B018 - initialises the store and the default stack
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
 def run_training(
     spec: DatasetSpec,
     policy: PolicyConfig,
@@ -121,6 +137,7 @@ def run_training(
 
     Raises :class:`PipelineRunFailed` naming the failed step and its error.
     """
+    ensure_zenml_store()
     before = latest_run_id()
     try:
         run = training_pipeline(spec=spec, policy=policy, training=training, risk_register=register, release=release)

@@ -235,6 +235,20 @@ def record_rejection(
     return record
 
 
+def stop_unrecorded(store: ComplianceStore, deployer: Deployer) -> list[str]:
+    """Stop endpoints that no approval record or rollback row vouches for (left by an interrupted deploy)."""
+    vouched = {(r.release_id, r.deployment_url) for r in records.read_approvals(store) if r.approved}
+    vouched |= {(r.release_id, r.deployment_url) for r in read_rows(store)}
+    stopped = []
+    for status in deployer.list():
+        d = status.deployment
+        if not any(rid == d.release_id and url and _same_url(url, d.url) for rid, url in vouched):
+            deployer.stop(d.release_id)
+            stopped.append(d.release_id)
+            log.warning("stopped %s at %s: no approval record vouches for it (interrupted deploy)", d.release_id, d.url)
+    return stopped
+
+
 def deploy_release(
     store: ComplianceStore,
     tracker: TicketTracker,
@@ -257,41 +271,43 @@ def deploy_release(
     if digest != candidate.model_sha256:
         raise StoreError(f"model bytes hash to {digest}, but the run's model is {candidate.model_sha256}")
     fields = _record_fields(candidate, decision, waivers, dev_mode) | {"model_path": model_path}
-    previous = [d for d in deployer.list() if d.deployment.release_id != candidate.release_id]
-    try:
-        deployment = deployer.deploy(candidate.release_id, store.local_path(model_path), digest, port)
-    except DeploymentError as exc:
-        record = records.write_approval(store, fields | {"deployment_error": str(exc)}, _decided_at(decision))
-        _ticket(
-            tracker.add_comment,
-            candidate.release_id,
-            decision.approver,
-            "decision",
-            f"Approved ({record.approval_id}) but deployment failed: {exc}",
+    with store.lock("deploy"):  # one release goes live at a time, so "replace the previous one" holds
+        stop_unrecorded(store, deployer)
+        previous = [d for d in deployer.list() if d.deployment.release_id != candidate.release_id]
+        try:
+            deployment = deployer.deploy(candidate.release_id, store.local_path(model_path), digest, port)
+        except DeploymentError as exc:
+            record = records.write_approval(store, fields | {"deployment_error": str(exc)}, _decided_at(decision))
+            _ticket(
+                tracker.add_comment,
+                candidate.release_id,
+                decision.approver,
+                "decision",
+                f"Approved ({record.approval_id}) but deployment failed: {exc}",
+            )
+            raise
+        try:
+            record = records.write_approval(store, fields | {"deployment_url": deployment.url}, _decided_at(decision))
+        except BaseException:
+            deployer.stop(candidate.release_id)  # no deployment without its record
+            raise
+        append_row(
+            store,
+            ReleaseLogRow(
+                date=iso_utc(utc_now()),
+                event="release",
+                release_id=candidate.release_id,
+                model_path=model_path,
+                sha256=digest,
+                deployment_url=deployment.url,
+                approval_id=record.approval_id,
+                by=decision.approver,
+            ),
         )
-        raise
-    try:
-        record = records.write_approval(store, fields | {"deployment_url": deployment.url}, _decided_at(decision))
-    except BaseException:
-        deployer.stop(candidate.release_id)  # no deployment without its record
-        raise
-    append_row(
-        store,
-        ReleaseLogRow(
-            date=iso_utc(utc_now()),
-            event="release",
-            release_id=candidate.release_id,
-            model_path=model_path,
-            sha256=digest,
-            deployment_url=deployment.url,
-            approval_id=record.approval_id,
-            by=decision.approver,
-        ),
-    )
-    if git_commit:
-        log.info("release log: %s", git_commit_log(store, f"Release {candidate.release_id} ({record.approval_id})"))
-    for old in previous:
-        deployer.stop(old.deployment.release_id)
+        if git_commit:
+            log.info("release log: %s", git_commit_log(store, f"Release {candidate.release_id} ({record.approval_id})"))
+        for old in previous:
+            deployer.stop(old.deployment.release_id)
     _ticket(
         tracker.add_comment,
         candidate.release_id,
@@ -325,6 +341,21 @@ def rollback(
     Refuses (changing nothing) for an unknown URL, a missing or altered model file, or a
     release that was never approved.
     """
+    with store.lock("deploy"):
+        stop_unrecorded(store, deployer)
+        return _rollback(store, tracker, deployer, people, url, reason, actor, port)
+
+
+def _rollback(
+    store: ComplianceStore,
+    tracker: TicketTracker,
+    deployer: Deployer,
+    people: People,
+    url: str,
+    reason: str,
+    actor: str,
+    port: int | None,
+) -> tuple[ReleaseLogRow, Deployment]:
     if not reason.strip():
         raise ReleaseRefused("a rollback needs a reason (--reason)")
     violation = role_violation(people, actor, "submitter")
