@@ -25,9 +25,10 @@ TESTER             ?= Quinn Tester
 DEPLOY_APPROVAL    ?= y
 APPROVER           ?= Jane Doe
 APPROVAL_RATIONALE ?= Demo release: all four Model Approval Thresholds pass; risk accepted.
-export SUBMITTER TESTER DEPLOY_APPROVAL APPROVER APPROVAL_RATIONALE
 
 run: $(STAMP)
+	SUBMITTER="$(SUBMITTER)" TESTER="$(TESTER)" DEPLOY_APPROVAL="$(DEPLOY_APPROVAL)" \
+	APPROVER="$(APPROVER)" APPROVAL_RATIONALE="$(APPROVAL_RATIONALE)" \
 	$(BIN)/credit-scorer run
 
 test: $(STAMP)

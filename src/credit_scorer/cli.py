@@ -8,6 +8,7 @@ the release gate, waiting for a decision; 1 the run failed (bad data, a step err
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from collections.abc import Callable, Iterator
@@ -156,6 +157,13 @@ def run(
         bool,
         typer.Option("--git-commit", help="Commit model_release_log.md when the store is in a git repo."),
     ] = False,
+    annex_facts: Annotated[
+        Path | None,
+        typer.Option(
+            "--annex-facts",
+            help="Provider facts for Annex IV (default: $CREDIT_SCORER_ANNEX_FACTS or conf/annex_iv_facts.yaml).",
+        ),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show ZenML's own log output.")] = False,
 ) -> None:
     """Run training_pipeline: train, evaluate, fairness, risk, checks, then the release gate and deployment.
@@ -182,7 +190,7 @@ def run(
             target_approval_rate=target_approval_rate,
             shuffle_labels=shuffle_labels or None,
         )
-        release = _release_settings(submitter, store, people, dev_mode, wait_timeout, port, git_commit)
+        release = _release_settings(submitter, store, people, dev_mode, wait_timeout, port, git_commit, annex_facts)
     except CreditScorerError as exc:
         raise _fail(str(exc), 2) from None
 
@@ -206,8 +214,10 @@ def _release_settings(
     wait_timeout: int = 5,
     port: int | None = None,
     git_commit: bool = False,
+    annex_facts: Path | None = None,
 ) -> ReleaseSettings:
     """Release settings from options and environment; the submitter's role is checked now."""
+    from credit_scorer.documents.inputs import load_provider_facts
     from credit_scorer.release.identity import enforce, load_people, role_violation
     from credit_scorer.release.store import store_url
 
@@ -225,6 +235,7 @@ def _release_settings(
         wait_timeout_seconds=wait_timeout,
         port=port,
         git_commit=git_commit,
+        facts=load_provider_facts(annex_facts),
     )
 
 
@@ -485,8 +496,8 @@ app.add_typer(deployments_app, name="deployments")
 
 def _deployer(store: str | None) -> LocalDeployer:
     from credit_scorer.deploy.local import LocalDeployer
-    from credit_scorer.pipelines.steps import DEPLOYMENTS_DIR
     from credit_scorer.release.store import ComplianceStore
+    from credit_scorer.release.workflow import DEPLOYMENTS_DIR
 
     return LocalDeployer(ComplianceStore(store).local_path(DEPLOYMENTS_DIR))
 
@@ -548,3 +559,229 @@ def redeploy(
         f"[bold]{deployment.url}[/]; rollback row added to {compliance.url}/model_release_log.md",
         soft_wrap=True,
     )
+
+
+# ---------------------------------------------------------------------------
+# Documents
+# ---------------------------------------------------------------------------
+@app.command("annex-iv")
+def annex_iv_command(
+    run_id: Annotated[str, typer.Argument(help="Run ID (or unique prefix) that reached the release gate.")],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Folder for the regenerated files (default: ./annex_iv_<release>).")
+    ] = None,
+    annex_facts: Annotated[
+        Path | None,
+        typer.Option(
+            "--annex-facts", help="Provider facts (default: $CREDIT_SCORER_ANNEX_FACTS or conf/annex_iv_facts.yaml)."
+        ),
+    ] = None,
+    store: StoreOption = None,
+) -> None:
+    """Regenerate the Annex IV documentation (HTML + PDF), model card and SBOM of an earlier run.
+
+    The same run and facts give the same document apart from the recorded generation time;
+    the cover shows the decision recorded since.
+    """
+    use_project_zenml_state()
+    from credit_scorer.documents.build import render_all
+    from credit_scorer.documents.inputs import load_provider_facts
+    from credit_scorer.pipelines.run import annex_iv_inputs_for
+    from credit_scorer.release.records import decisions_for, iso_utc, utc_now
+    from credit_scorer.release.store import ComplianceStore
+
+    try:
+        facts = load_provider_facts(annex_facts)
+        draft = annex_iv_inputs_for(run_id, iso_utc(utc_now()), "", facts)
+    except (CreditScorerError, KeyError) as exc:
+        raise _fail(str(exc).strip("'\""), 2) from None
+    decisions = decisions_for(ComplianceStore(store), draft.release_id)
+    status = "Awaiting decision at the release gate"
+    if decisions:
+        first = decisions[0]
+        verdict = "Approved" if first.approved else "Rejected"
+        status = f"{verdict} by {first.approver} on {first.timestamp} ({first.approval_id}, {first.decision_mode})"
+    inputs = draft.model_copy(update={"approval_status": status})
+    html, pdf, card, sbom, missing, generated_at = render_all(inputs)
+    folder = out or Path(f"annex_iv_{inputs.release_id}")
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "annex_iv.html").write_text(html, encoding="utf-8")
+    (folder / "annex_iv.pdf").write_bytes(pdf)
+    (folder / "model_card.md").write_text(card, encoding="utf-8")
+    (folder / "sbom.cdx.json").write_bytes(sbom)
+
+    console.print(
+        f"Annex IV of {inputs.release_id} regenerated at {generated_at}: {folder / 'annex_iv.pdf'} "
+        f"(sha256 {hashlib.sha256(pdf).hexdigest()}); {len(missing)} provider facts to be completed"
+        + (f": {', '.join(missing)}" if missing else ""),
+        soft_wrap=True,
+    )
+
+
+# ---------------------------------------------------------------------------
+# Audit (SOP §5): ledger verification, quarterly spot-check, threshold history
+# ---------------------------------------------------------------------------
+audit_app = typer.Typer(help="Verify the compliance records and spot-check approvals (SOP §5).", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+thresholds_app = typer.Typer(help="Versioned Model Approval Thresholds (SOP §2, §5).", no_args_is_help=True)
+app.add_typer(thresholds_app, name="thresholds")
+
+
+@audit_app.command("verify")
+def audit_verify_command(store: StoreOption = None) -> None:
+    """Recompute every hash, check the ledger chain and signatures and what each record claims.
+
+    Exit code 0 when everything verifies, 1 when anything is wrong (each problem names the file and field).
+    """
+    from credit_scorer.audit.verify import audit_verify
+    from credit_scorer.release.store import ComplianceStore
+
+    compliance = ComplianceStore(store)
+    try:
+        report = audit_verify(compliance)
+    except CreditScorerError as exc:
+        raise _fail(str(exc), 2) from None
+    if report.ok:
+        console.print(f"[green]{report.summary}[/]", soft_wrap=True)
+        console.print(
+            f"ledger head: seq {report.head_seq}, entry_hash {report.head_hash}; key_id {report.key_id or '–'}",
+            soft_wrap=True,
+        )
+        return
+    table = Table(title=f"Problems in {compliance.url}", show_lines=False)
+    table.add_column("file", no_wrap=True, overflow="fold")
+    table.add_column("field", overflow="fold")
+    table.add_column("problem", overflow="fold")
+    for problem in report.problems:
+        table.add_row(problem.file, problem.field, problem.message)
+    console.print(table)
+    err_console.print(f"[red]audit failed:[/] {report.summary}", soft_wrap=True)
+    raise typer.Exit(1)
+
+
+@audit_app.command("spot-check")
+def audit_spot_check_command(
+    sample: Annotated[int, typer.Option("--sample", min=1, help="How many approval records to draw.")],
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="Seed of the draw (default: a random one, printed and recorded).")
+    ] = None,
+    quarter: Annotated[
+        str | None, typer.Option("--quarter", help="Quarter of the records, e.g. 2026Q4 (default: the current one).")
+    ] = None,
+    actor: Annotated[str | None, typer.Option("--as", help="Your name, recorded in the report.")] = None,
+    store: StoreOption = None,
+) -> None:
+    """Draw approval records of a quarter reproducibly, check each against the SOP, write a Markdown and HTML report.
+
+    Exit code 0 when the sample has no findings, 1 when it has.
+    """
+    from credit_scorer.audit.spot_check import spot_check
+    from credit_scorer.release.store import ComplianceStore
+
+    compliance = ComplianceStore(store)
+    try:
+        report = spot_check(compliance, sample, seed, quarter, by=actor)
+    except CreditScorerError as exc:
+        raise _fail(str(exc), 2) from None
+    console.print(
+        f"spot-check {report.quarter}: {len(report.sample)} of {report.population} approval records drawn "
+        f"with seed {report.seed}",
+        soft_wrap=True,
+    )
+    for approval_id in report.sample:
+        found = [f for f in report.findings if f.approval_id == approval_id]
+        console.print(f"  {'[green]✓[/]' if not found else f'[red]✗ {len(found)}[/]'} {approval_id}", soft_wrap=True)
+        for finding in found:
+            console.print(f"      {finding.check}: {finding.field}: {finding.message}", soft_wrap=True, markup=False)
+    for finding in (f for f in report.findings if f.approval_id not in report.sample):
+        console.print(f"  [red]✗[/] {finding.file}: {finding.message}", soft_wrap=True)
+    console.print(
+        f"report: {compliance.url}/{report.md_path} and {compliance.url}/{report.html_path} (entered in the ledger)",
+        soft_wrap=True,
+    )
+    if report.findings:
+        raise typer.Exit(1)
+
+
+@thresholds_app.command("set")
+def thresholds_set_command(
+    actor: AsOption,
+    reason: Annotated[str, typer.Option("--reason", help="Why the thresholds change (recorded verbatim).")],
+    accuracy_min: Annotated[
+        float | None, typer.Option("--accuracy-min", help="Accuracy ≥ this (default: the current value).")
+    ] = None,
+    bias_disparity_max: Annotated[
+        float | None, typer.Option("--bias-disparity-max", help="Bias disparity ≤ this (default: the current value).")
+    ] = None,
+    risk_score_max: Annotated[
+        float | None, typer.Option("--risk-score-max", help="Overall risk score ≤ this (default: the current value).")
+    ] = None,
+    fairness_flags_max: Annotated[
+        int | None, typer.Option("--fairness-flags-max", help="Fairness flags allowed (default: the current value).")
+    ] = None,
+    people: PeopleOption = None,
+    store: StoreOption = None,
+) -> None:
+    """Record a new version of the Model Approval Thresholds (ML Engineering Lead = submitter role), with a reason."""
+    from pydantic import ValidationError
+
+    from credit_scorer.audit.thresholds import current, set_thresholds
+    from credit_scorer.config import Thresholds
+    from credit_scorer.release.identity import load_people
+    from credit_scorer.release.store import ComplianceStore
+
+    compliance = ComplianceStore(store)
+    try:
+        roles = load_people(people)
+        latest = current(compliance)
+        base = latest.thresholds if latest else Thresholds()
+        given = {
+            "accuracy_min": accuracy_min,
+            "bias_disparity_max": bias_disparity_max,
+            "risk_score_max": risk_score_max,
+            "fairness_flags_max": fairness_flags_max,
+        }
+        try:
+            new = Thresholds.model_validate(base.model_dump() | {k: v for k, v in given.items() if v is not None})
+        except ValidationError as exc:
+            bad = ", ".join(
+                f"--{'-'.join(str(p) for p in e['loc']).replace('_', '-')}: {e['msg']}" for e in exc.errors()
+            )
+            raise _fail(f"invalid threshold: {bad}", 2) from None
+        version = set_thresholds(compliance, new, actor, reason, roles)
+    except (CreditScorerError, PermissionError) as exc:
+        raise _fail(str(exc), 2) from None
+    t = version.thresholds
+    console.print(
+        f"thresholds version {version.version} set by {version.set_by} at {version.set_at}: "
+        f"accuracy ≥ {t.accuracy_min}, bias disparity ≤ {t.bias_disparity_max}, "
+        f"risk score ≤ {t.risk_score_max}, fairness flags ≤ {t.fairness_flags_max} "
+        f"({compliance.url}/{version.path}, entered in the ledger)",
+        soft_wrap=True,
+    )
+
+
+@thresholds_app.command("history")
+def thresholds_history_command(store: StoreOption = None) -> None:
+    """List the threshold versions with who set them, when and why."""
+    from credit_scorer.audit.thresholds import history
+    from credit_scorer.release.store import ComplianceStore
+
+    compliance = ComplianceStore(store)
+    try:
+        versions = history(compliance)
+    except CreditScorerError as exc:
+        raise _fail(str(exc), 2) from None
+    if not versions:
+        console.print(f"no threshold versions recorded in {compliance.url} yet")
+        return
+    console.print(f"threshold versions in {compliance.url}:", soft_wrap=True)
+    for v in versions:
+        t = v.thresholds
+        console.print(
+            f"  v{v.version}  {v.set_at}  {v.set_by}: accuracy ≥ {t.accuracy_min:g}, bias disparity ≤ "
+            f"{t.bias_disparity_max:g}, risk score ≤ {t.risk_score_max:g}, fairness flags ≤ {t.fairness_flags_max}"
+            f" — {v.reason}",
+            soft_wrap=True,
+            markup=False,
+        )

@@ -37,6 +37,16 @@ def store(tmp_path: Path) -> Iterator[Path]:
     stop_all(path)
 
 
+GATE_VARIABLES = ("SUBMITTER", "TESTER", "TESTER_NOTE", "DEPLOY_APPROVAL", "APPROVER", "APPROVAL_RATIONALE")
+
+
+@pytest.fixture(autouse=True)
+def no_gate_variables_from_outside(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests set the gate's variables themselves; none leak in from the shell (e.g. `make run`'s)."""
+    for name in GATE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+
 def gate_env(store: Path, decision: str | None = "y", **overrides: str) -> dict[str, str]:
     """Environment for a CLI run: demo people, this store, and DEPLOY_APPROVAL (None = unset)."""
     env = {**DEMO, "CREDIT_SCORER_STORE": str(store), "CREDIT_SCORER_PEOPLE": str(PEOPLE), **overrides}

@@ -5,8 +5,10 @@ Runs the real ZenML pipeline on the bundled data and real scoring servers on loo
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import urllib.request
@@ -15,6 +17,7 @@ from typing import Any
 
 import jsonschema
 import pytest
+from pypdf import PdfReader
 from typer.testing import CliRunner
 
 from credit_scorer.cli import EXIT_REJECTED, EXIT_WAITING, app
@@ -90,6 +93,22 @@ def test_automated_approval_deploys_records_and_rolls_back(store: Path) -> None:
     answer = post_json(f"{url}/predict", applicant)
     assert answer["decision"] in {"approve", "decline"}
     assert 0 <= answer["probability_of_default"] <= 1
+
+    # Annex IV: saved before the gate, bound to the approval by its sha256, readable, regenerable
+    pdf = store / record["annex_iv_path"]
+    assert hashlib.sha256(pdf.read_bytes()).hexdigest() == record["annex_iv_sha256"]
+    text = "".join(page.extract_text() for page in PdfReader(str(pdf)).pages)
+    assert f"{record['evaluation_summary']['auc']:.4f}" in text
+    assert record["annex_iv_missing_facts"] == 2  # conf/annex_iv_facts.yaml leaves two facts open
+    regenerated = []
+    for n in (1, 2):
+        again = CliRunner().invoke(
+            app, ["annex-iv", record["run_id"], "--out", str(store.parent / f"regen{n}"), "--store", str(store)]
+        )
+        assert again.exit_code == 0, again.output
+        html = (store.parent / f"regen{n}" / "annex_iv.html").read_text()
+        regenerated.append(re.sub(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z", "<time>", html))
+    assert regenerated[0] == regenerated[1]
 
     # the model is stored content-addressed and the release is logged
     model_file = store / "models" / f"{record['model_sha256']}.json"

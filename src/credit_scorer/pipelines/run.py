@@ -12,6 +12,7 @@ from zenml.enums import ExecutionStatus
 from credit_scorer.checks import ThresholdChecks
 from credit_scorer.config import DatasetSpec, PolicyConfig, TrainingConfig
 from credit_scorer.data import DataQualityReport, DatasetInfo, SplitSizes
+from credit_scorer.documents.inputs import AnnexIvInputs, ProviderFacts
 from credit_scorer.evaluate import Evaluation
 from credit_scorer.fairness import FairnessReport
 from credit_scorer.pipelines.training import training_pipeline
@@ -254,3 +255,39 @@ def resume(run_id: UUID) -> RunResult:
         step_name, message = _failed_step(run.id)
         raise PipelineRunFailed(str(run.id), step_name, message or "the resumed run failed")
     return load_run_result(run_id)
+
+
+def annex_iv_inputs_for(run_id: str, generated_at: str, approval_status: str, facts: ProviderFacts) -> AnnexIvInputs:
+    """Rebuild an earlier run's Annex IV inputs from its stored parameters and artifacts."""
+    from credit_scorer.documents.build import build_inputs
+    from credit_scorer.release.release_log import read_rows
+    from credit_scorer.release.store import ComplianceStore
+
+    run = Client().get_pipeline_run(run_id)
+    params = run.config.parameters or {}
+    if "release" not in params or "generate_annex_iv" not in run.steps:
+        raise KeyError(f"run {run_id} did not reach generate_annex_iv; there is no document to regenerate")
+    settings = ReleaseSettings.model_validate(params["release"]).model_copy(update={"facts": facts})
+    release_id: str = _output(run, "open_release_ticket", "release_id")
+    generated = run.steps["generate_annex_iv"].start_time or run.created
+    cutoff = generated.strftime("%Y-%m-%dT%H:%M:%SZ")  # ZenML keeps UTC; the log rows that existed then
+    earlier = [r for r in read_rows(ComplianceStore(settings.store_url)) if r.date <= cutoff]
+    return build_inputs(
+        release_id=release_id,
+        run_id=str(run.id),
+        generated_at=generated_at,
+        approval_status=approval_status,
+        settings=settings,
+        spec=DatasetSpec.model_validate(params["spec"]),
+        training=TrainingConfig.model_validate(params["training"]),
+        dataset=_output(run, "load_data", "dataset_info"),
+        data_quality=_output(run, "validate_data", "data_quality"),
+        split_sizes=_output(run, "split_data", "split_sizes"),
+        model=_output(run, "train_model", "model"),
+        test_split=_output(run, "split_data", "test_split"),
+        evaluation=_output(run, "evaluate_model", "evaluation"),
+        fairness=_output(run, "assess_fairness", "fairness"),
+        risk=_output(run, "risk_assessment", "risk"),
+        checks=_output(run, "check_thresholds", "threshold_checks"),
+        release_history=earlier,
+    )

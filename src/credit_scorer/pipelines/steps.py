@@ -19,19 +19,20 @@ from credit_scorer import data, evaluate, fairness, risk, train
 from credit_scorer.config import DatasetSpec, FairnessPolicy, Thresholds, TrainingConfig
 from credit_scorer.data import DataQualityReport, DatasetInfo, SplitSizes
 from credit_scorer.deploy.local import LocalDeployer
+from credit_scorer.documents import build as annex_inputs
+from credit_scorer.documents.collect import AnnexIvDocument
 from credit_scorer.errors import DatasetIntegrityError
 from credit_scorer.evaluate import Evaluation
 from credit_scorer.fairness import FairnessReport
 from credit_scorer.integrations.tickets import TicketTracker, release_key, tracker_for
 from credit_scorer.release import gate, terminal, workflow
 from credit_scorer.release.records import ApprovalRecord, TesterSignoff, iso_utc, utc_now
+from credit_scorer.release.release_log import read_rows
 from credit_scorer.release.settings import ReleaseSettings
 from credit_scorer.release.store import ComplianceStore
 from credit_scorer.release.workflow import ReleaseCandidate
 from credit_scorer.risk import RiskAssessment, RiskRegister
 from credit_scorer.train import TrainedModel
-
-DEPLOYMENTS_DIR = "deployments"
 
 step = partial(step, enable_artifact_visualization=False)
 """Steps skip ZenML's HTML previews of artifacts: they cost seconds per table and the
@@ -230,6 +231,57 @@ def open_release_ticket(settings: ReleaseSettings, dataset_info: DatasetInfo) ->
 
 
 @step()
+def generate_annex_iv(
+    settings: ReleaseSettings,
+    release_id: str,
+    spec: DatasetSpec,
+    training: TrainingConfig,
+    dataset_info: DatasetInfo,
+    data_quality: DataQualityReport,
+    split_sizes: SplitSizes,
+    model: TrainedModel,
+    test_split: pd.DataFrame,
+    evaluation: Evaluation,
+    fairness_report: FairnessReport,
+    risk_result: RiskAssessment,
+    threshold_checks: checks_mod.ThresholdChecks,
+) -> Annotated[AnnexIvDocument, "annex_iv"]:
+    """Render the Annex IV documentation (HTML + PDF), model card and SBOM; save them under releases/<id>/."""
+    store = ComplianceStore(settings.store_url)
+    inputs = annex_inputs.build_inputs(
+        release_id=release_id,
+        run_id=str(get_step_context().pipeline_run.id),
+        generated_at=iso_utc(utc_now()),
+        approval_status="Awaiting decision at the release gate (this document is an input to it)",
+        settings=settings,
+        spec=spec,
+        training=training,
+        dataset=dataset_info,
+        data_quality=data_quality,
+        split_sizes=split_sizes,
+        model=model,
+        test_split=test_split,
+        evaluation=evaluation,
+        fairness=fairness_report,
+        risk=risk_result,
+        checks=threshold_checks,
+        release_history=read_rows(store),
+    )
+    document = annex_inputs.render_all(inputs)
+    saved = workflow.save_annex_iv(store, release_id, *document)
+    _log_to_run(
+        {
+            "annex_iv": {
+                "pdf_path": saved.pdf_path,
+                "pdf_sha256": saved.pdf_sha256,
+                "missing_facts": len(saved.missing_facts),
+            }
+        }
+    )
+    return saved
+
+
+@step()
 def prepare_gate(
     settings: ReleaseSettings,
     release_id: str,
@@ -239,6 +291,7 @@ def prepare_gate(
     fairness_report: FairnessReport,
     risk_result: RiskAssessment,
     threshold_checks: checks_mod.ThresholdChecks,
+    annex_iv: AnnexIvDocument,
 ) -> tuple[Annotated[ReleaseCandidate, "release_candidate"], Annotated[str, "gate_channel"]]:
     """Save the gate inputs under releases/<id>/, show the gate summary, choose the decision channel."""
     run_id = str(get_step_context().pipeline_run.id)
@@ -253,6 +306,7 @@ def prepare_gate(
         model_sha256=model.sha256,
         dataset_sha256=dataset_info.sha256,
         decision_threshold=model.decision_threshold,
+        annex_iv=annex_iv,
     )
     store, tracker = _store_and_tracker(settings)
     artefacts = workflow.save_gate_inputs(store, candidate)
@@ -266,6 +320,8 @@ def prepare_gate(
         risk_result,
         f"{artefacts} (ZenML run {run_id})",
         workflow.latest_signoff(store, release_id),
+        annex_iv=annex_iv,
+        store_url=store.url,
     )
     tracker.add_comment(
         release_id,
@@ -331,7 +387,7 @@ def deploy_model(
     waivers = gate.validate_decision(
         gate_decision, release_candidate.checks, settings.people, settings.submitter, dev_mode
     )
-    deployer = LocalDeployer(store.local_path(DEPLOYMENTS_DIR))
+    deployer = LocalDeployer(store.local_path(workflow.DEPLOYMENTS_DIR))
     record, deployment = workflow.deploy_release(
         store,
         tracker,

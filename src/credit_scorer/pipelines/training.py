@@ -4,7 +4,8 @@ Order (SOP §1 and the design's data flow)::
 
     load_data → validate_data → open_release_ticket → split_data → train_model
       → evaluate_model → assess_fairness → risk_assessment → check_thresholds
-      → prepare_gate → [zenml.wait when no one can answer now] → approve_deployment
+      → generate_annex_iv (HTML + PDF, model card, SBOM) → prepare_gate
+      → [zenml.wait when no one can answer now] → approve_deployment
       → deploy_model (model stored, endpoint live, approval record, release log, ticket)
 
 The ticket opens once the data has passed validation, so a run stopped by bad data
@@ -45,6 +46,7 @@ STEP_NAMES = (
     "assess_fairness",
     "risk_assessment",
     "check_thresholds",
+    "generate_annex_iv",
     "prepare_gate",
     "approve_deployment",
     "deploy_model",
@@ -90,7 +92,7 @@ def training_pipeline(
     with reporting("open_release_ticket"):
         release_id = steps.open_release_ticket(release, info)
     with reporting("split_data"):
-        train_split, valid_split, test_split, _sizes = steps.split_data(clean, spec, training)
+        train_split, valid_split, test_split, sizes = steps.split_data(clean, spec, training)
     with reporting("train_model"):
         model = steps.train_model(train_split, valid_split, spec, training)
     with reporting("evaluate_model"):
@@ -101,8 +103,26 @@ def training_pipeline(
         risk = steps.risk_assessment(evaluation, fairness, quality, model, policy.thresholds, risk_register)
     with reporting("check_thresholds"):
         checks = steps.check_thresholds(evaluation, fairness, risk, policy.thresholds)
+    with reporting("generate_annex_iv"):
+        annex_iv = steps.generate_annex_iv(
+            release,
+            release_id,
+            spec,
+            training,
+            info,
+            quality,
+            sizes,
+            model,
+            test_split,
+            evaluation,
+            fairness,
+            risk,
+            checks,
+        )
     with reporting("prepare_gate"):
-        candidate, channel = steps.prepare_gate(release, release_id, info, model, evaluation, fairness, risk, checks)
+        candidate, channel = steps.prepare_gate(
+            release, release_id, info, model, evaluation, fairness, risk, checks, annex_iv
+        )
     external: GateDecision | None = None
     if channel.load() == "wait":
         gate_inputs = candidate.load()

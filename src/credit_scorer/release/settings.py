@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from credit_scorer.documents.inputs import ProviderFacts
 from credit_scorer.release.identity import People
 
 
@@ -19,6 +20,7 @@ class ReleaseSettings(BaseModel):
     wait_timeout_seconds: int = Field(5, ge=1)
     port: int | None = Field(None, ge=1, le=65535)
     git_commit: bool = False
+    facts: ProviderFacts = ProviderFacts()
 
     @property
     def waives_duties(self) -> bool:

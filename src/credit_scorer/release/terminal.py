@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from credit_scorer.checks import ThresholdChecks
+from credit_scorer.documents.collect import AnnexIvDocument
 from credit_scorer.fairness import FairnessReport
 from credit_scorer.release.gate import OVERRIDE_WORD, GateDecision
 from credit_scorer.release.records import TesterSignoff, iso_utc, utc_now
@@ -32,6 +33,8 @@ def gate_summary(
     risk: RiskAssessment,
     artefacts: str,
     signoff: TesterSignoff | None,
+    annex_iv: AnnexIvDocument | None = None,
+    store_url: str = "",
 ) -> None:
     """Print what the approver decides on: checks, fairness, risk, where artefacts are."""
     table = Table(title=f"Release gate {release_id}: Model Approval Thresholds")
@@ -59,6 +62,13 @@ def gate_summary(
     tester = f"{signoff.tester} at {signoff.signed_at}" if signoff else "none yet"
     console.print(f"tester sign-off: {tester}", soft_wrap=True)
     console.print(f"artefacts: {artefacts}", soft_wrap=True)
+    if annex_iv is not None:
+        missing = len(annex_iv.missing_facts)
+        note = f"[bold yellow]{missing} provider facts to be completed[/]" if missing else "all provider facts given"
+        console.print(
+            f"Annex IV: {store_url}/{annex_iv.pdf_path} (sha256 {annex_iv.pdf_sha256[:16]}…); {note}",
+            soft_wrap=True,
+        )
 
 
 def _ask(console: Console, prompt: str, read: Callable[[], str]) -> str:

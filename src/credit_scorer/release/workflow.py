@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict
 
 from credit_scorer.checks import ThresholdChecks
 from credit_scorer.deploy.base import Deployer, Deployment, DeploymentError
+from credit_scorer.documents.collect import AnnexIvDocument
 from credit_scorer.errors import CreditScorerError
 from credit_scorer.evaluate import Evaluation
 from credit_scorer.fairness import FairnessReport
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 
 SignoffSource = Literal["cli", "env", "console", "jira"]
 MODELS_DIR = "models"
+DEPLOYMENTS_DIR = "deployments"
 RELEASES_DIR = "releases"
 
 
@@ -59,6 +61,7 @@ class ReleaseCandidate(BaseModel):
     model_sha256: str
     dataset_sha256: str
     decision_threshold: float
+    annex_iv: AnnexIvDocument | None = None
 
 
 def artefact_dir(release_id: str) -> str:
@@ -83,6 +86,39 @@ def save_gate_inputs(store: ComplianceStore, candidate: ReleaseCandidate) -> str
             continue
         store.write_new(path, data)
     return f"{store.url}/{folder}"
+
+
+def save_annex_iv(
+    store: ComplianceStore,
+    release_id: str,
+    html: str,
+    pdf: bytes,
+    model_card: str,
+    sbom: bytes,
+    missing_facts: list[str],
+    generated_at: str,
+) -> AnnexIvDocument:
+    """Write the Annex IV HTML and PDF, the model card and the SBOM under ``releases/<id>/`` (once)."""
+    folder = artefact_dir(release_id)
+    html_bytes = html.encode("utf-8")
+    files = {
+        "annex_iv.html": html_bytes,
+        "annex_iv.pdf": pdf,
+        "model_card.md": model_card.encode("utf-8"),
+        "sbom.cdx.json": sbom,
+    }
+    for name, data in files.items():
+        store.write_new(f"{folder}/{name}", data)
+    return AnnexIvDocument(
+        pdf_path=f"{folder}/annex_iv.pdf",
+        pdf_sha256=hashlib.sha256(pdf).hexdigest(),
+        html_path=f"{folder}/annex_iv.html",
+        html_sha256=hashlib.sha256(html_bytes).hexdigest(),
+        model_card_path=f"{folder}/model_card.md",
+        sbom_path=f"{folder}/sbom.cdx.json",
+        missing_facts=missing_facts,
+        generated_at=generated_at,
+    )
 
 
 def store_model(store: ComplianceStore, model_bytes: bytes) -> tuple[str, str]:
@@ -196,6 +232,9 @@ def _record_fields(
         "decision_threshold": candidate.decision_threshold,
         "dev_mode": dev_mode,
         "duty_waivers": waivers,
+        "annex_iv_path": candidate.annex_iv.pdf_path if candidate.annex_iv else None,
+        "annex_iv_sha256": candidate.annex_iv.pdf_sha256 if candidate.annex_iv else None,
+        "annex_iv_missing_facts": len(candidate.annex_iv.missing_facts) if candidate.annex_iv else None,
     }
 
 
