@@ -1,10 +1,11 @@
-"""Test set-up: ZenML state in a temporary folder, analytics off, never the user's config."""
+"""Test set-up: ZenML state in a temporary folder, analytics off, never the user's config or key."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,3 +31,18 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def zenml_config_dir() -> Path:
     """The temporary ZENML_CONFIG_PATH of this test session."""
     return _ZENML_DIR
+
+
+@pytest.fixture(scope="session", autouse=True)
+def ledger_key_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The ledger's signing key lives in a temporary folder (CREDIT_SCORER_KEY), never in the home directory."""
+    from credit_scorer.release.ledger import KEY_ENV
+
+    key = tmp_path_factory.mktemp("ledger-key") / "ledger_ed25519.pem"
+    before = os.environ.get(KEY_ENV)
+    os.environ[KEY_ENV] = str(key)
+    yield key
+    if before is None:
+        os.environ.pop(KEY_ENV, None)
+    else:
+        os.environ[KEY_ENV] = before

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from credit_scorer.checks import ThresholdChecks
 from credit_scorer.evaluate import Evaluation
 from credit_scorer.fairness import FairnessReport
+from credit_scorer.release import ledger
 from credit_scorer.release.store import ComplianceStore
 from credit_scorer.risk import RiskAssessment
 
@@ -136,6 +137,10 @@ class ApprovalRecord(Frozen):
     dev_mode: bool
     duty_waivers: list[str] = Field(default_factory=list)
     deployment_error: str | None = None
+    annex_iv_path: str | None = None
+    annex_iv_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+    annex_iv_missing_facts: int | None = None
+    thresholds_version: int | None = None
 
     def to_json(self) -> bytes:
         """The bytes written to the store."""
@@ -204,9 +209,12 @@ def _free_id(store: ComplianceStore, directory: str, stem: str) -> str:
 def write_approval(store: ComplianceStore, record_fields: dict[str, object], decided_at: datetime) -> ApprovalRecord:
     """Write a new approval record named after its decision time; distinct files for the same second."""
     with store.lock(APPROVALS_DIR):
+        signer = ledger.signer_for(store)
         approval_id = _free_id(store, APPROVALS_DIR, f"approval_{file_stamp(decided_at)}")
         record = ApprovalRecord.model_validate({**record_fields, "approval_id": approval_id})
-        store.write_new(f"{APPROVALS_DIR}/{approval_id}.json", record.to_json())
+        data = record.to_json()
+        path = store.write_new(f"{APPROVALS_DIR}/{approval_id}.json", data)
+        ledger.append(store, "approval", path, data, signer=signer)
     return record
 
 
@@ -221,6 +229,7 @@ def write_signoff(
 ) -> SignoffRecord:
     """Write a tester sign-off record."""
     with store.lock(SIGNOFFS_DIR):
+        signer = ledger.signer_for(store)
         signoff_id = _free_id(store, SIGNOFFS_DIR, f"signoff_{release_id}_{file_stamp(at)}")
         record = SignoffRecord(
             signoff_id=signoff_id,
@@ -231,7 +240,9 @@ def write_signoff(
             note=note,
             source=source,
         )
-        store.write_new(f"{SIGNOFFS_DIR}/{signoff_id}.json", record.to_json())
+        data = record.to_json()
+        path = store.write_new(f"{SIGNOFFS_DIR}/{signoff_id}.json", data)
+        ledger.append(store, "signoff", path, data, signer=signer)
     return record
 
 

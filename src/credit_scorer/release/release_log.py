@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from credit_scorer.release import ledger
 from credit_scorer.release.store import ComplianceStore
 
 LOG_FILE = "model_release_log.md"
@@ -114,11 +115,30 @@ def read_rows(store: ComplianceStore) -> list[ReleaseLogRow]:
     return parse_rows(store.read_text(LOG_FILE))
 
 
+def _lines(text: str) -> list[str]:
+    """Lines with their newline, split on ``\\n`` only."""
+    parts = text.split("\n")
+    return [p + "\n" for p in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
+
+
+def _is_row(line: str) -> bool:
+    return line.startswith("| ") and not line.startswith("| date")
+
+
+def row_lines(text: str) -> list[str]:
+    """The table rows of a release log as written (each with its newline), oldest first."""
+    return [line for line in _lines(text) if _is_row(line)]
+
+
 def append_row(store: ComplianceStore, row: ReleaseLogRow) -> None:
-    """Append one row atomically."""
+    """Append one row atomically, and its entry to the ledger."""
     with store.lock("release-log"):
+        signer = ledger.signer_for(store)
         current = store.read_text(LOG_FILE) if store.exists(LOG_FILE) else HEADER
-        store.replace(LOG_FILE, (current + row.as_markdown()).encode("utf-8"))
+        line = row.as_markdown()
+        store.replace(LOG_FILE, (current + line).encode("utf-8"))
+        number = len(row_lines(current)) + 1
+        ledger.append(store, row.event, ledger.row_path(number), line.encode("utf-8"), row=line, signer=signer)
 
 
 def git_commit_log(store: ComplianceStore, message: str) -> str:

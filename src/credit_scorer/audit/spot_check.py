@@ -1,0 +1,652 @@
+"""``credit-scorer audit spot-check``: the QA lead's quarterly spot-check of approval JSON files (SOP §5).
+
+Draws approval records of one quarter reproducibly (``random.Random(seed)`` over the
+quarter's approval files sorted by timestamp and name; the seed is in the report) and
+checks each against the SOP:
+
+- ``integrity``: the file is the one entered in the ledger (same sha256);
+- ``fields``: every SOP §3 field is present (and a deployment URL for a deployed approval);
+- ``thresholds``: the thresholds in force (the version the record names, else the version
+  in force at its timestamp, else the record's own) are the limits recorded, the recorded
+  values are the summaries' metrics, and recomputing pass/fail gives ``threshold_checks``;
+- ``rationale``: a non-empty rationale;
+- ``tester sign-off``: an approval has the tester's sign-off, given no later than the
+  decision, and the sign-off record it names says the same;
+- ``separation of duties``: submitter, tester and approver are three different people;
+- ``deployed = approved``: every release-log row of the approval (and of its release)
+  deployed the approved model sha256, and a deployed approval has its row;
+- ``override``: an approval over a failed check has ``threshold_override: true`` and an
+  ``override_rationale``.
+
+The report is written as Markdown and HTML under ``audit/spot_check_<quarter>_<date>``
+in the store and both files are entered in the ledger (kind ``spot_check``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import html
+import json
+import math
+import random
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import ValidationError
+
+from credit_scorer.audit.thresholds import ThresholdVersion, history, in_force_at
+from credit_scorer.audit.verify import read_rows_tolerant
+from credit_scorer.errors import CreditScorerError
+from credit_scorer.release import ledger
+from credit_scorer.release.records import APPROVALS_DIR, SIGNOFFS_DIR, ApprovalRecord, SignoffRecord, iso_utc, utc_now
+from credit_scorer.release.release_log import LOG_FILE, ReleaseLogRow
+from credit_scorer.release.store import ComplianceStore, StoreError
+
+AUDIT_DIR = "audit"
+AUDIT_LOCK = "audit"
+
+SOP_FIELDS: tuple[str, ...] = (
+    "approval_id",
+    "timestamp",
+    "decision_mode",
+    "approved",
+    "approver",
+    "rationale",
+    "threshold_checks",
+    "evaluation_summary",
+    "risk_summary",
+    "deployment_url",
+)
+SOP_NESTED: dict[str, tuple[str, ...]] = {
+    "threshold_checks": ("Accuracy", "Bias disparity", "Risk score", "Fairness flags"),
+    "evaluation_summary": ("accuracy", "auc", "f1", "fairness_flags"),
+    "risk_summary": ("risk_level", "high_risk_factors"),
+}
+CHECKS: tuple[tuple[str, str, Literal[">=", "<="]], ...] = (
+    ("Accuracy", "accuracy_min", ">="),
+    ("Bias disparity", "bias_disparity_max", "<="),
+    ("Risk score", "risk_score_max", "<="),
+    ("Fairness flags", "fairness_flags_max", "<="),
+)
+CHECK_NAMES = (
+    "integrity",
+    "fields",
+    "thresholds",
+    "rationale",
+    "tester sign-off",
+    "separation of duties",
+    "deployed = approved",
+    "override",
+)
+_QUARTER = re.compile(r"^(\d{4})Q([1-4])$")
+_FILE_STAMP = re.compile(r"approval_(\d{4}-\d{2}-\d{2})T(\d{2})-(\d{2})-(\d{2})")
+
+
+class SpotCheckError(CreditScorerError, ValueError):
+    """A spot-check option is invalid; names the option."""
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One way a sampled record departs from the SOP."""
+
+    approval_id: str
+    file: str
+    field: str
+    check: str
+    message: str
+
+
+@dataclass(frozen=True)
+class SampledRecord:
+    """An approval file of the quarter: its path, timestamp and parsed JSON."""
+
+    path: str
+    timestamp: str
+    raw: dict[str, object]
+    sha256: str
+
+    @property
+    def approval_id(self) -> str:
+        """The record's id (its file name when the field is missing)."""
+        value = self.raw.get("approval_id")
+        return value if isinstance(value, str) else self.path.rsplit("/", 1)[-1].removesuffix(".json")
+
+
+@dataclass(frozen=True)
+class SpotCheckReport:
+    """What was drawn, what was found, where the report is."""
+
+    quarter: str
+    seed: int
+    requested: int
+    population: int
+    sample: list[str]
+    findings: list[Finding]
+    checked_at: str
+    by: str | None
+    md_path: str
+    html_path: str
+
+    @property
+    def ok(self) -> bool:
+        """True when no sampled record has a finding."""
+        return not self.findings
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the checks compare a record with."""
+
+    versions: list[ThresholdVersion]
+    rows: list[ReleaseLogRow]
+    signoffs: dict[str, SignoffRecord]
+    ledgered: dict[str, str]
+    """sha256 of each ledgered file, by store path."""
+
+
+# ---------------------------------------------------------------------------
+# Quarter and sample (pure)
+# ---------------------------------------------------------------------------
+def quarter_bounds(quarter: str) -> tuple[str, str]:
+    """``2026Q4`` → (``2026-10-01T00:00:00Z``, ``2027-01-01T00:00:00Z``); SpotCheckError naming --quarter."""
+    match = _QUARTER.match(quarter.strip().upper())
+    if not match:
+        raise SpotCheckError(f"--quarter {quarter!r} is not a quarter like 2026Q4")
+    year, q = int(match.group(1)), int(match.group(2))
+    start = f"{year:04d}-{3 * q - 2:02d}-01T00:00:00Z"
+    end = f"{year + 1:04d}-01-01T00:00:00Z" if q == 4 else f"{year:04d}-{3 * q + 1:02d}-01T00:00:00Z"
+    return start, end
+
+
+def quarter_of(moment: datetime) -> str:
+    """The quarter a moment falls in (UTC), e.g. ``2026Q4``."""
+    utc = moment.astimezone(UTC)
+    return f"{utc.year}Q{(utc.month - 1) // 3 + 1}"
+
+
+def draw_sample(population: list[SampledRecord], size: int, seed: int) -> list[SampledRecord]:
+    """``size`` records (all when fewer) drawn with ``random.Random(seed)``, in population order."""
+    ordered = sorted(population, key=lambda r: (r.timestamp, r.path))
+    picked = sorted(random.Random(seed).sample(range(len(ordered)), min(size, len(ordered))))
+    return [ordered[i] for i in picked]
+
+
+# ---------------------------------------------------------------------------
+# The checks (pure)
+# ---------------------------------------------------------------------------
+def check_record(sampled: SampledRecord, context: Context) -> list[Finding]:
+    """Every SOP finding for one sampled approval file."""
+    findings = check_integrity(sampled, context.ledgered) + check_fields(sampled)
+    try:
+        record = ApprovalRecord.model_validate(sampled.raw)
+    except ValidationError as exc:
+        for error in exc.errors()[:5]:
+            where = ".".join(str(p) for p in error["loc"]) or "json"
+            findings.append(_finding(sampled, where, "fields", f"not a valid approval record: {error['msg']}"))
+        return findings
+    failed, threshold_findings = check_thresholds(sampled, record, context.versions)
+    return (
+        findings
+        + threshold_findings
+        + check_rationale(sampled, record)
+        + check_signoff(sampled, record, context.signoffs)
+        + check_distinct(sampled, record)
+        + check_deployed(sampled, record, context.rows)
+        + check_override(sampled, record, failed)
+    )
+
+
+def _finding(sampled: SampledRecord, field: str, check: str, message: str) -> Finding:
+    return Finding(sampled.approval_id, sampled.path, field, check, message)
+
+
+def check_integrity(sampled: SampledRecord, ledgered: dict[str, str]) -> list[Finding]:
+    """The file is the one entered in the ledger."""
+    recorded = ledgered.get(sampled.path)
+    if recorded is None:
+        return [_finding(sampled, "ledger", "integrity", "not in the ledger (added, or written without its entry)")]
+    if recorded != sampled.sha256:
+        return [_finding(sampled, "sha256", "integrity", f"changed since it was recorded (ledger: {recorded})")]
+    return []
+
+
+def check_fields(sampled: SampledRecord) -> list[Finding]:
+    """Every SOP §3 field present; a deployed approval has its deployment URL."""
+    raw = sampled.raw
+    findings = [_finding(sampled, name, "fields", "SOP §3 field missing") for name in SOP_FIELDS if name not in raw]
+    for parent, names in SOP_NESTED.items():
+        value = raw.get(parent)
+        if isinstance(value, dict):
+            findings += [
+                _finding(sampled, f"{parent}.{name}", "fields", "SOP §3 field missing")
+                for name in names
+                if name not in value
+            ]
+        elif parent in raw:
+            findings.append(_finding(sampled, parent, "fields", "is not an object"))
+    for name in ("approver", "approval_id", "timestamp"):
+        value = raw.get(name)
+        if name in raw and (not isinstance(value, str) or not value.strip()):
+            findings.append(_finding(sampled, name, "fields", "is empty"))
+    if raw.get("approved") is True and raw.get("deployment_url") is None and not raw.get("deployment_error"):
+        findings.append(
+            _finding(sampled, "deployment_url", "fields", "approved, but no deployment URL and no deployment error")
+        )
+    return findings
+
+
+def _same(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+
+
+def check_thresholds(
+    sampled: SampledRecord, record: ApprovalRecord, versions: list[ThresholdVersion]
+) -> tuple[list[str], list[Finding]]:
+    """Recompute each check from the thresholds in force and the recorded metrics; return (failed, findings)."""
+    findings: list[Finding] = []
+    limits: dict[str, float] = dict(record.thresholds)
+    source = "the record's own thresholds"
+    version: ThresholdVersion | None = None
+    if record.thresholds_version is not None:
+        version = next((v for v in versions if v.version == record.thresholds_version), None)
+        if version is None:
+            findings.append(
+                _finding(
+                    sampled,
+                    "thresholds_version",
+                    "thresholds",
+                    f"version {record.thresholds_version} is not in the threshold history",
+                )
+            )
+    else:
+        version = in_force_at(versions, record.timestamp)
+    if version is not None:
+        in_force = version.thresholds.model_dump()
+        source = f"threshold version {version.version} ({version.path})"
+        for key, limit in in_force.items():
+            recorded = record.thresholds.get(key)
+            if recorded is None or not _same(recorded, float(limit)):
+                findings.append(
+                    _finding(sampled, f"thresholds.{key}", "thresholds", f"is {recorded}, {source} says {limit}")
+                )
+        limits = {k: float(v) for k, v in in_force.items()}
+    measured = {
+        "Accuracy": record.evaluation_summary.accuracy,
+        "Bias disparity": record.evaluation_summary.bias_disparity,
+        "Risk score": record.risk_summary.overall_risk_score,
+        "Fairness flags": float(len(record.evaluation_summary.fairness_flags)),
+    }
+    recorded_pass = record.threshold_checks.model_dump(by_alias=True)
+    failed: list[str] = []
+    for name, key, operator in CHECKS:
+        value = measured[name]
+        limit = limits.get(key)
+        if limit is None:
+            findings.append(_finding(sampled, f"thresholds.{key}", "thresholds", "missing"))
+            continue
+        passed = value >= limit if operator == ">=" else value <= limit
+        if not passed:
+            failed.append(name)
+        detail = record.threshold_values.get(name)
+        if detail is None:
+            findings.append(_finding(sampled, f"threshold_values.{name}", "thresholds", "missing"))
+        else:
+            if not _same(detail.value, value):
+                findings.append(
+                    _finding(
+                        sampled,
+                        f"threshold_values.{name}.value",
+                        "thresholds",
+                        f"is {detail.value}, the summaries say {value}",
+                    )
+                )
+            if not _same(detail.limit, limit) or detail.operator != operator:
+                findings.append(
+                    _finding(
+                        sampled,
+                        f"threshold_values.{name}.limit",
+                        "thresholds",
+                        f"is {detail.operator} {detail.limit}, {source}: {operator} {limit}",
+                    )
+                )
+            if detail.passed != passed:
+                findings.append(
+                    _finding(
+                        sampled,
+                        f"threshold_values.{name}.passed",
+                        "thresholds",
+                        f"says {_verdict(detail.passed)}, recomputed {value} {operator} {limit}: {_verdict(passed)}",
+                    )
+                )
+        if recorded_pass.get(name) != passed:
+            findings.append(
+                _finding(
+                    sampled,
+                    f"threshold_checks.{name}",
+                    "thresholds",
+                    f"says {_verdict(bool(recorded_pass.get(name)))}, "
+                    f"recomputed {value} {operator} {limit}: {_verdict(passed)}",
+                )
+            )
+    return failed, findings
+
+
+def _verdict(passed: bool) -> str:
+    return "pass" if passed else "fail"
+
+
+def check_rationale(sampled: SampledRecord, record: ApprovalRecord) -> list[Finding]:
+    """A non-empty rationale."""
+    if record.rationale.strip():
+        return []
+    return [_finding(sampled, "rationale", "rationale", "is empty")]
+
+
+def check_signoff(sampled: SampledRecord, record: ApprovalRecord, signoffs: dict[str, SignoffRecord]) -> list[Finding]:
+    """An approval has the tester's sign-off, given at or before the decision, matching its sign-off record."""
+    signoff = record.tester_signoff
+    if signoff is None:
+        if not record.approved:
+            return []
+        waived = " (waived in dev mode)" if record.dev_mode else ""
+        return [_finding(sampled, "tester_signoff", "tester sign-off", f"approved without a tester sign-off{waived}")]
+    findings: list[Finding] = []
+    if signoff.signed_at > record.timestamp:
+        findings.append(
+            _finding(
+                sampled,
+                "tester_signoff.signed_at",
+                "tester sign-off",
+                f"signed off at {signoff.signed_at}, after the decision at {record.timestamp}",
+            )
+        )
+    if signoff.signoff_id is not None:
+        stored = signoffs.get(signoff.signoff_id)
+        if stored is None:
+            findings.append(
+                _finding(
+                    sampled,
+                    "tester_signoff.signoff_id",
+                    "tester sign-off",
+                    f"{SIGNOFFS_DIR}/{signoff.signoff_id}.json is not in the store",
+                )
+            )
+        elif (stored.tester, stored.timestamp, stored.release_id) != (
+            signoff.tester,
+            signoff.signed_at,
+            record.release_id,
+        ):
+            findings.append(
+                _finding(
+                    sampled,
+                    "tester_signoff",
+                    "tester sign-off",
+                    f"differs from {SIGNOFFS_DIR}/{signoff.signoff_id}.json "
+                    f"({stored.tester} at {stored.timestamp} for {stored.release_id})",
+                )
+            )
+    return findings
+
+
+def check_distinct(sampled: SampledRecord, record: ApprovalRecord) -> list[Finding]:
+    """Submitter, tester and approver are three different people."""
+    actors = {"submitter": record.submitter, "approver": record.approver}
+    if record.tester_signoff is not None:
+        actors["tester_signoff.tester"] = record.tester_signoff.tester
+    seen: dict[str, str] = {}
+    findings: list[Finding] = []
+    for duty, person in actors.items():
+        key = person.strip().casefold()
+        if key in seen:
+            findings.append(
+                _finding(sampled, duty, "separation of duties", f"{person!r} is also the record's {seen[key]}")
+            )
+        else:
+            seen[key] = duty
+    return findings
+
+
+def check_deployed(sampled: SampledRecord, record: ApprovalRecord, rows: list[ReleaseLogRow]) -> list[Finding]:
+    """Deployments citing the approval (or of its release) ran the approved model; a deployed approval is logged."""
+    findings: list[Finding] = []
+    cited = [(n, r) for n, r in enumerate(rows, start=1) if r.approval_id == record.approval_id]
+    same_release = [
+        (n, r) for n, r in enumerate(rows, start=1) if r.release_id == record.release_id and r.event == "release"
+    ]
+    for number, row in {n: r for n, r in cited + same_release}.items():
+        if row.sha256 != record.model_sha256:
+            findings.append(
+                _finding(
+                    sampled,
+                    "model_sha256",
+                    "deployed = approved",
+                    f"{LOG_FILE} row {number} ({row.event}) deployed {row.sha256}, approved was {record.model_sha256}",
+                )
+            )
+        if not record.approved and row.approval_id == record.approval_id:
+            findings.append(
+                _finding(
+                    sampled, "approved", "deployed = approved", f"{LOG_FILE} row {number} deploys a rejected release"
+                )
+            )
+    if record.approved and record.deployment_url and not cited:
+        findings.append(
+            _finding(
+                sampled,
+                "deployment_url",
+                "deployed = approved",
+                f"deployed at {record.deployment_url}, but {LOG_FILE} has no row for {record.approval_id}",
+            )
+        )
+    return findings
+
+
+def check_override(sampled: SampledRecord, record: ApprovalRecord, failed: list[str]) -> list[Finding]:
+    """An approval over failed checks is an explicit, justified override."""
+    if not record.approved or not failed:
+        return []
+    names = ", ".join(failed)
+    if not record.threshold_override:
+        return [
+            _finding(
+                sampled, "threshold_override", "override", f"approved although {names} failed, without an override"
+            )
+        ]
+    if not (record.override_rationale or "").strip():
+        return [_finding(sampled, "override_rationale", "override", f"override of {names} without a rationale")]
+    return []
+
+
+# ---------------------------------------------------------------------------
+# Reading, running, writing
+# ---------------------------------------------------------------------------
+def quarter_population(store: ComplianceStore, quarter: str) -> tuple[list[SampledRecord], list[Finding]]:
+    """The approval files of a quarter (by record timestamp, else the file name's), and unreadable files."""
+    start, end = quarter_bounds(quarter)
+    population: list[SampledRecord] = []
+    unreadable: list[Finding] = []
+    for path in store.list(APPROVALS_DIR, ".json"):
+        stem = path.rsplit("/", 1)[-1].removesuffix(".json")
+        stamp = _FILE_STAMP.match(stem)
+        named_at = f"{stamp.group(1)}T{stamp.group(2)}:{stamp.group(3)}:{stamp.group(4)}Z" if stamp else ""
+        try:
+            content = store.read_bytes(path)
+            raw: object = json.loads(content)
+            problem = "" if isinstance(raw, dict) else f"not a JSON object: {str(raw)[:80]}"
+        except (ValueError, StoreError) as exc:
+            raw, problem = None, f"not readable JSON: {exc}"
+        if not isinstance(raw, dict):
+            if start <= named_at < end:
+                unreadable.append(Finding(stem, path, "json", "fields", problem))
+            continue
+        timestamp = raw.get("timestamp")
+        when = timestamp if isinstance(timestamp, str) and timestamp else named_at
+        if start <= when < end:
+            population.append(SampledRecord(path, when, raw, hashlib.sha256(content).hexdigest()))
+    return population, unreadable
+
+
+def load_context(store: ComplianceStore) -> Context:
+    """Threshold history, release-log rows and sign-off records."""
+    signoffs: dict[str, SignoffRecord] = {}
+    for path in store.list(SIGNOFFS_DIR, ".json"):
+        try:
+            record = SignoffRecord.model_validate_json(store.read_bytes(path))
+        except ValidationError:
+            continue  # audit verify reports a damaged sign-off file
+        signoffs[record.signoff_id] = record
+    rows, _ = read_rows_tolerant(store)  # audit verify reports rows that do not parse
+    raw_ledger = store.read_bytes(ledger.LEDGER_FILE) if store.exists(ledger.LEDGER_FILE) else b""
+    entries, _ = ledger.parse_ledger(raw_ledger)  # audit verify reports the chain's problems
+    return Context(
+        versions=history(store),
+        rows=[row for _, row in rows],
+        signoffs=signoffs,
+        ledgered={e.path: e.record_sha256 for e in entries},
+    )
+
+
+def spot_check(
+    store: ComplianceStore,
+    sample: int,
+    seed: int | None = None,
+    quarter: str | None = None,
+    by: str | None = None,
+    at: datetime | None = None,
+) -> SpotCheckReport:
+    """Draw ``sample`` approvals of ``quarter`` (default: the current one), check them, write and ledger the report."""
+    if sample < 1:
+        raise SpotCheckError(f"--sample must be at least 1, got {sample}")
+    moment = at or utc_now()
+    chosen_quarter = (quarter or quarter_of(moment)).strip().upper()
+    chosen_seed = seed if seed is not None else random.SystemRandom().randrange(2**32)
+    population, unreadable = quarter_population(store, chosen_quarter)
+    drawn = draw_sample(population, sample, chosen_seed)
+    context = load_context(store)
+    findings = list(unreadable)
+    for sampled in drawn:
+        findings += check_record(sampled, context)
+    draft = SpotCheckReport(
+        quarter=chosen_quarter,
+        seed=chosen_seed,
+        requested=sample,
+        population=len(population),
+        sample=[r.approval_id for r in drawn],
+        findings=findings,
+        checked_at=iso_utc(moment),
+        by=by,
+        md_path="",
+        html_path="",
+    )
+    return write_report(store, draft)
+
+
+def write_report(store: ComplianceStore, report: SpotCheckReport) -> SpotCheckReport:
+    """Write the Markdown and HTML reports (never overwriting) and enter both in the ledger."""
+    stem = f"spot_check_{report.quarter}_{report.checked_at[:10]}"
+    with store.lock(AUDIT_LOCK):
+        signer = ledger.signer_for(store)
+        md_path, html_path = _free_report_paths(store, stem)
+        done = dataclasses.replace(report, md_path=md_path, html_path=html_path)
+        md = render_markdown(done).encode("utf-8")
+        page = render_html(done).encode("utf-8")
+        store.write_new(md_path, md)
+        ledger.append(store, "spot_check", md_path, md, signer=signer)
+        store.write_new(html_path, page)
+        ledger.append(store, "spot_check", html_path, page, signer=signer)
+    return done
+
+
+def _free_report_paths(store: ComplianceStore, stem: str) -> tuple[str, str]:
+    """``audit/<stem>.md`` and ``.html``, or ``<stem>_2`` … when a report of that day exists (call under the lock)."""
+    for n in range(1, 1000):
+        name = stem if n == 1 else f"{stem}_{n}"
+        md_path, html_path = f"{AUDIT_DIR}/{name}.md", f"{AUDIT_DIR}/{name}.html"
+        if not store.exists(md_path) and not store.exists(html_path):
+            return md_path, html_path
+    raise StoreError(f"more than 999 spot-check reports named {stem}* in {AUDIT_DIR}/")
+
+
+def _by_record(report: SpotCheckReport) -> dict[str, list[Finding]]:
+    grouped: dict[str, list[Finding]] = {}
+    for finding in report.findings:
+        grouped.setdefault(finding.approval_id, []).append(finding)
+    return grouped
+
+
+def _md(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(report: SpotCheckReport) -> str:
+    """The report as Markdown (pure)."""
+    grouped = _by_record(report)
+    verdict = "no findings" if report.ok else f"{len(report.findings)} findings"
+    lines = [
+        f"# Spot-check of approval records, {report.quarter}",
+        "",
+        f"- Checked at: {report.checked_at}" + (f" by {report.by}" if report.by else ""),
+        f"- Quarter: {report.quarter} (approval records by their timestamp)",
+        f"- Sample: {len(report.sample)} of {report.population} records (asked for {report.requested}), "
+        f"seed {report.seed}",
+        f"- Reproduce: `credit-scorer audit spot-check --sample {report.requested} --seed {report.seed} "
+        f"--quarter {report.quarter}`",
+        f"- Verdict: **{verdict}**",
+        f"- Checks (SOP §3, §2, §1): {', '.join(CHECK_NAMES)}",
+        "",
+        "## Sampled records",
+        "",
+        "| approval | findings |",
+        "|---|---|",
+    ]
+    lines += [f"| {_md(a)} | {len(grouped.get(a, [])) or 'none'} |" for a in report.sample]
+    unsampled = [a for a in grouped if a not in report.sample]
+    lines += [f"| {_md(a)} (unreadable) | {len(grouped[a])} |" for a in unsampled]
+    lines += ["", "## Findings", ""]
+    if report.ok:
+        lines.append("None.")
+    else:
+        lines += ["| approval | file | field | check | finding |", "|---|---|---|---|---|"]
+        lines += [
+            f"| {_md(f.approval_id)} | {_md(f.file)} | {_md(f.field)} | {_md(f.check)} | {_md(f.message)} |"
+            for f in report.findings
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def render_html(report: SpotCheckReport) -> str:
+    """The report as a self-contained HTML page (pure)."""
+    e = html.escape
+    grouped = _by_record(report)
+    verdict = "no findings" if report.ok else f"{len(report.findings)} findings"
+    sampled = "".join(f"<tr><td>{e(a)}</td><td>{len(grouped.get(a, [])) or 'none'}</td></tr>" for a in report.sample)
+    found = "".join(
+        f"<tr><td>{e(f.approval_id)}</td><td>{e(f.file)}</td><td>{e(f.field)}</td>"
+        f"<td>{e(f.check)}</td><td>{e(f.message)}</td></tr>"
+        for f in report.findings
+    )
+    by = f" by {e(report.by)}" if report.by else ""
+    findings_html = (
+        "<p>None.</p>"
+        if report.ok
+        else "<table><tr><th>approval</th><th>file</th><th>field</th><th>check</th><th>finding</th></tr>"
+        f"{found}</table>"
+    )
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>Spot-check {e(report.quarter)}</title>"
+        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+        "td,th{border:1px solid #999;padding:.3em .6em;text-align:left;vertical-align:top}</style></head><body>"
+        f"<h1>Spot-check of approval records, {e(report.quarter)}</h1>"
+        f"<p>Checked at {e(report.checked_at)}{by}. Sample: {len(report.sample)} of {report.population} "
+        f"records (asked for {report.requested}), seed {report.seed}. Verdict: <strong>{e(verdict)}</strong>.</p>"
+        f"<p>Reproduce: <code>credit-scorer audit spot-check --sample {report.requested} --seed {report.seed} "
+        f"--quarter {e(report.quarter)}</code></p>"
+        f"<p>Checks: {e(', '.join(CHECK_NAMES))}.</p>"
+        f"<h2>Sampled records</h2><table><tr><th>approval</th><th>findings</th></tr>{sampled}</table>"
+        f"<h2>Findings</h2>{findings_html}</body></html>\n"
+    )

@@ -1,0 +1,330 @@
+"""``credit-scorer audit verify``: is every record intact, ledgered, signed and consistent?
+
+On top of the ledger's own checks (:func:`credit_scorer.release.ledger.verify`: every
+hash recomputed, the chain, every signature against ``ledger/public_key.pem``, every
+record file in the ledger and every entry's file present with its sha256, the release
+log = header + ledgered rows) this checks what the records claim:
+
+- each approval's ``model_sha256`` is the sha256 of ``models/<sha256>.json`` (when the
+  model was stored, i.e. it was approved for deployment), its ``annex_iv_sha256`` the
+  sha256 of the file at ``annex_iv_path``, its ``dataset_sha256`` the dataset hash found
+  in ``releases/<release>/`` (where the release's files record one);
+- every release-log row (release or rollback) names an approval record that approved
+  the same model sha256 for the same release, dated no later than the row;
+- threshold versions are numbered 1, 2, 3 … and each approval's ``thresholds`` are the
+  version it names.
+
+Every problem names the file and the field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pydantic import ValidationError
+
+from credit_scorer.audit.thresholds import THRESHOLDS_DIR, ThresholdVersion
+from credit_scorer.release.ledger import GENESIS_HASH, Problem, key_id_of, load_public_key
+from credit_scorer.release.ledger import verify_with_entries as ledger_verify
+from credit_scorer.release.records import APPROVALS_DIR, ApprovalRecord
+from credit_scorer.release.release_log import COLUMNS, LOG_FILE, ReleaseLogRow, parse_rows, row_lines
+from credit_scorer.release.store import ComplianceStore, StoreError
+
+RELEASES_DIR = "releases"
+MODELS_DIR = "models"
+HashLookup = Callable[[str], "str | None"]
+"""sha256 of a store file by path, None when it is missing."""
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_MODEL_CARD_DATA = re.compile(r"## Data\s*\n\s*\n[^\n]*?sha256 `([0-9a-f]{64})`")
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    """The verdict of ``audit verify``."""
+
+    problems: list[Problem]
+    entries: int
+    approvals: int
+    release_rows: int
+    threshold_versions: int
+    head_seq: int
+    head_hash: str
+    key_id: str | None
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing is wrong."""
+        return not self.problems
+
+    @property
+    def summary(self) -> str:
+        """``verified: N records, chain intact, signatures valid`` or the number of problems."""
+        if self.ok:
+            return f"verified: {self.entries} records, chain intact, signatures valid"
+        files = len({p.file for p in self.problems})
+        count = f"{len(self.problems)} problem{'s' if len(self.problems) != 1 else ''}"
+        return f"{count} in {files} file{'s' if files != 1 else ''} ({self.entries} ledger entries checked)"
+
+
+class _Hashes:
+    """sha256 of store files, each read once."""
+
+    def __init__(self, store: ComplianceStore) -> None:
+        self.store = store
+        self.cache: dict[str, str | None] = {}
+
+    def of(self, path: str) -> str | None:
+        if path not in self.cache:
+            try:
+                self.cache[path] = hashlib.sha256(self.store.read_bytes(path)).hexdigest()
+            except (StoreError, OSError, ValueError):  # missing, or a path mangled by an edit
+                self.cache[path] = None
+        return self.cache[path]
+
+
+def audit_verify(store: ComplianceStore) -> AuditReport:
+    """Check the ledger and what every record claims; see the module docstring."""
+    problems, found = ledger_verify(store)
+    approvals, parse_problems = read_approval_files(store)
+    problems += parse_problems
+    hashes = _Hashes(store)
+    dataset_hashes: dict[str, set[str]] = {}
+    for path, record in approvals:
+        if record.release_id not in dataset_hashes:
+            dataset_hashes[record.release_id] = dataset_hashes_of_release(store, record.release_id)
+        problems += check_approval_files(path, record, hashes.of, dataset_hashes[record.release_id])
+    rows, row_problems = read_rows_tolerant(store)
+    problems += row_problems
+    by_id = {record.approval_id: (path, record) for path, record in approvals}
+    problems += check_release_rows(rows, by_id, hashes.of)
+    versions, version_problems = read_threshold_versions(store)
+    problems += version_problems
+    problems += check_threshold_references(approvals, versions)
+    public_key, _ = load_public_key(store)
+    head = found[-1] if found else None
+    counts: dict[str, int] = {}
+    for entry in found:
+        counts[entry.kind] = counts.get(entry.kind, 0) + 1
+    return AuditReport(
+        problems=problems,
+        entries=len(found),
+        approvals=len(approvals),
+        release_rows=len(rows),
+        threshold_versions=len(versions),
+        head_seq=head.seq if head else 0,
+        head_hash=head.entry_hash if head else GENESIS_HASH,
+        key_id=key_id_of(public_key) if public_key else None,
+        counts=counts,
+    )
+
+
+def read_approval_files(store: ComplianceStore) -> tuple[list[tuple[str, ApprovalRecord]], list[Problem]]:
+    """Every approval record that parses, and a problem naming each file that does not."""
+    approvals: list[tuple[str, ApprovalRecord]] = []
+    problems: list[Problem] = []
+    for path in store.list(APPROVALS_DIR, ".json"):
+        try:
+            record = ApprovalRecord.model_validate_json(store.read_bytes(path))
+        except ValidationError as exc:
+            for error in exc.errors()[:5]:
+                where = ".".join(str(p) for p in error["loc"]) or "json"
+                problems.append(Problem(path, where, f"not a valid approval record: {error['msg']}"))
+            continue
+        stem = path.rsplit("/", 1)[-1].removesuffix(".json")
+        if record.approval_id != stem:
+            problems.append(Problem(path, "approval_id", f"is {record.approval_id!r}, the file name says {stem!r}"))
+        approvals.append((path, record))
+    return approvals, problems
+
+
+def check_approval_files(
+    path: str,
+    record: ApprovalRecord,
+    sha256_of: HashLookup,
+    release_dataset_hashes: set[str],
+) -> list[Problem]:
+    """The model, Annex IV and dataset hashes an approval record claims, against the stored files."""
+    problems: list[Problem] = []
+    expected_model = f"{MODELS_DIR}/{record.model_sha256}.json"
+    if record.model_path and record.model_path != expected_model:
+        problems.append(Problem(path, "model_path", f"{record.model_path} is not the content address of model_sha256"))
+    if record.model_path or (record.approved and record.deployment_url):
+        model_file = record.model_path or expected_model
+        actual = sha256_of(model_file)
+        if actual is None:
+            problems.append(Problem(path, "model_sha256", f"the model file {model_file} is missing from the store"))
+        elif actual != record.model_sha256:
+            problems.append(
+                Problem(
+                    path, "model_sha256", f"{model_file} has sha256 {actual}, the record says {record.model_sha256}"
+                )
+            )
+    if record.annex_iv_sha256 is not None:
+        if not record.annex_iv_path:
+            problems.append(Problem(path, "annex_iv_path", "missing although annex_iv_sha256 is set"))
+        else:
+            actual = sha256_of(record.annex_iv_path)
+            if actual is None:
+                problems.append(Problem(path, "annex_iv_sha256", f"{record.annex_iv_path} is missing from the store"))
+            elif actual != record.annex_iv_sha256:
+                problems.append(
+                    Problem(
+                        path,
+                        "annex_iv_sha256",
+                        f"{record.annex_iv_path} has sha256 {actual}, the record says {record.annex_iv_sha256}",
+                    )
+                )
+    if release_dataset_hashes and record.dataset_sha256 not in release_dataset_hashes:
+        problems.append(
+            Problem(
+                path,
+                "dataset_sha256",
+                f"{record.dataset_sha256} is not the dataset recorded in {RELEASES_DIR}/{record.release_id}/ "
+                f"({', '.join(sorted(release_dataset_hashes))})",
+            )
+        )
+    return problems
+
+
+def dataset_hashes_of_release(store: ComplianceStore, release_id: str) -> set[str]:
+    """Dataset sha256 values recorded in ``releases/<release>/`` (JSON ``dataset_sha256`` keys, the model card)."""
+    found: set[str] = set()
+    for path in store.list(f"{RELEASES_DIR}/{release_id}"):
+        if path.endswith(".json") and not path.endswith(".cdx.json"):
+            try:
+                found |= _dataset_keys(json.loads(store.read_bytes(path)))
+            except (ValueError, StoreError):
+                continue
+        elif path.endswith("model_card.md"):
+            match = _MODEL_CARD_DATA.search(store.read_text(path))
+            if match:
+                found.add(match.group(1))
+    return found
+
+
+def _dataset_keys(payload: object) -> set[str]:
+    if isinstance(payload, dict):
+        found = {v for k, v in payload.items() if k == "dataset_sha256" and isinstance(v, str)}
+        for value in payload.values():
+            found |= _dataset_keys(value)
+        return found
+    if isinstance(payload, list):
+        return set().union(*(_dataset_keys(v) for v in payload)) if payload else set()
+    return set()
+
+
+def read_rows_tolerant(store: ComplianceStore) -> tuple[list[tuple[int, ReleaseLogRow]], list[Problem]]:
+    """(row number, row) of every release-log row that parses, and a problem for each that does not."""
+    if not store.exists(LOG_FILE):
+        return [], []
+    rows: list[tuple[int, ReleaseLogRow]] = []
+    problems: list[Problem] = []
+    text = store.read_bytes(LOG_FILE).decode("utf-8", errors="replace")
+    for number, line in enumerate(row_lines(text), start=1):
+        try:
+            parsed = parse_rows(line)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            problems.append(Problem(LOG_FILE, f"row {number}: {where}", f"not a release-log row: {first['msg']}"))
+            continue
+        if len(parsed) != 1:
+            problems.append(Problem(LOG_FILE, f"row {number}", f"not a row of {len(COLUMNS)} cells"))
+            continue
+        rows.append((number, parsed[0]))
+    return rows, problems
+
+
+def check_release_rows(
+    rows: list[tuple[int, ReleaseLogRow]],
+    approvals: dict[str, tuple[str, ApprovalRecord]],
+    sha256_of: HashLookup,
+) -> list[Problem]:
+    """Every release or rollback row follows an approval of the same model for the same release."""
+    problems: list[Problem] = []
+    for number, row in rows:
+        where = f"row {number} ({row.event} of {row.release_id})"
+        found = approvals.get(row.approval_id)
+        if found is None:
+            problems.append(Problem(LOG_FILE, f"{where}: approval id", f"{row.approval_id} is not in {APPROVALS_DIR}/"))
+            continue
+        path, record = found
+        if not record.approved:
+            problems.append(Problem(LOG_FILE, f"{where}: approval id", f"{path} did not approve the release"))
+        if record.model_sha256 != row.sha256:
+            problems.append(
+                Problem(
+                    LOG_FILE,
+                    f"{where}: sha256",
+                    f"{row.sha256} was deployed, but {path} approved model {record.model_sha256}",
+                )
+            )
+        if record.release_id != row.release_id:
+            problems.append(Problem(LOG_FILE, f"{where}: release", f"{path} is the approval of {record.release_id}"))
+        if row.date < record.timestamp:
+            problems.append(
+                Problem(LOG_FILE, f"{where}: date", f"{row.date} is before the approval at {record.timestamp} ({path})")
+            )
+        if not _HEX64.match(row.sha256):
+            problems.append(Problem(LOG_FILE, f"{where}: sha256", f"{row.sha256!r} is not a sha256"))
+            continue
+        model_file = f"{MODELS_DIR}/{row.sha256}.json"
+        actual = sha256_of(model_file)
+        if actual is None:
+            problems.append(Problem(LOG_FILE, f"{where}: sha256", f"the model file {model_file} is missing"))
+        elif actual != row.sha256:
+            problems.append(Problem(model_file, "sha256", f"content hashes to {actual}, not its name"))
+    return problems
+
+
+def read_threshold_versions(store: ComplianceStore) -> tuple[list[ThresholdVersion], list[Problem]]:
+    """Threshold version records, numbered 1, 2, 3 … with matching contents."""
+    versions: list[ThresholdVersion] = []
+    problems: list[Problem] = []
+    numbered: list[tuple[int, str]] = []
+    for path in store.list(THRESHOLDS_DIR):
+        match = re.match(r"^threshold_v([1-9][0-9]*)\.json$", path.rsplit("/", 1)[-1])
+        if not match:
+            problems.append(Problem(path, "file name", "not a threshold version (threshold_v<N>.json)"))
+            continue
+        numbered.append((int(match.group(1)), path))
+    for expected, (number, path) in enumerate(sorted(numbered), start=1):
+        if number != expected:
+            problems.append(Problem(path, "version", f"version {expected} is missing before it"))
+        try:
+            version = ThresholdVersion.model_validate_json(store.read_bytes(path))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "json"
+            problems.append(Problem(path, where, f"not a threshold version record: {first['msg']}"))
+            continue
+        if version.version != number:
+            problems.append(Problem(path, "version", f"is {version.version}, the file name says {number}"))
+        versions.append(version)
+    return versions, problems
+
+
+def check_threshold_references(
+    approvals: list[tuple[str, ApprovalRecord]], versions: list[ThresholdVersion]
+) -> list[Problem]:
+    """Each approval naming a threshold version used exactly that version's thresholds."""
+    by_number = {v.version: v for v in versions}
+    problems: list[Problem] = []
+    for path, record in approvals:
+        if record.thresholds_version is None:
+            continue
+        version = by_number.get(record.thresholds_version)
+        if version is None:
+            problems.append(
+                Problem(path, "thresholds_version", f"version {record.thresholds_version} is not in {THRESHOLDS_DIR}/")
+            )
+        elif record.thresholds != version.thresholds.model_dump():
+            problems.append(
+                Problem(path, "thresholds", f"differ from version {version.version} ({version.path}) it names")
+            )
+    return problems

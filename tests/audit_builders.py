@@ -1,0 +1,177 @@
+"""Hand-made compliance records for the ledger, audit and spot-check tests and the audit benchmark.
+
+Everything is written through the real functions (``records.write_signoff``,
+``records.write_approval``, ``workflow.store_model``, ``release_log.append_row``), so
+every record is ledgered exactly as the product does it; only the gate inputs are made
+up (valid values, consistent with the thresholds unless a test says otherwise).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from credit_scorer.config import Thresholds
+from credit_scorer.release import records, workflow
+from credit_scorer.release.release_log import ReleaseLogRow, append_row
+from credit_scorer.release.store import ComplianceStore
+
+SUBMITTER = "Ada Lovelace"
+TESTER = "Quinn Tester"
+APPROVER = "Jane Doe"
+DATASET_SHA256 = hashlib.sha256(b"the bundled dataset").hexdigest()
+BASE_TIME = datetime(2026, 11, 2, 9, 0, 0, tzinfo=UTC)
+
+CHECKS = (
+    ("Accuracy", "accuracy_min", ">="),
+    ("Bias disparity", "bias_disparity_max", "<="),
+    ("Risk score", "risk_score_max", "<="),
+    ("Fairness flags", "fairness_flags_max", "<="),
+)
+
+
+def model_bytes(n: int) -> bytes:
+    """A small stand-in model file, different for each n."""
+    return f'{{"model": "lightgbm", "trees": {n}}}\n'.encode()
+
+
+def approval_fields(
+    *,
+    release_id: str,
+    run_id: str,
+    timestamp: str,
+    model_sha256: str,
+    submitter: str = SUBMITTER,
+    tester: str | None = TESTER,
+    approver: str = APPROVER,
+    signed_at: str | None = None,
+    signoff_id: str | None = None,
+    approved: bool = True,
+    accuracy: float = 0.82,
+    bias_disparity: float = 0.05,
+    risk_score: float = 0.12,
+    fairness_flags: list[str] | None = None,
+    thresholds: Thresholds | None = None,
+    threshold_override: bool = False,
+    override_rationale: str | None = None,
+    deployment_url: str | None = "http://127.0.0.1:8123",
+    model_path: str | None = None,
+    thresholds_version: int | None = None,
+    **overrides: Any,
+) -> dict[str, object]:
+    """Field dict of a valid approval record whose checks follow from the values and thresholds."""
+    limits = (thresholds or Thresholds()).model_dump()
+    flags = fairness_flags or []
+    values = {
+        "Accuracy": accuracy,
+        "Bias disparity": bias_disparity,
+        "Risk score": risk_score,
+        "Fairness flags": float(len(flags)),
+    }
+    details: dict[str, dict[str, object]] = {}
+    passed: dict[str, bool] = {}
+    for name, key, operator in CHECKS:
+        value, limit = values[name], float(limits[key])
+        ok = value >= limit if operator == ">=" else value <= limit
+        details[name] = {"value": value, "operator": operator, "limit": limit, "passed": ok}
+        passed[name] = ok
+    fields: dict[str, object] = {
+        "timestamp": timestamp,
+        "decision_mode": "cli",
+        "approved": approved,
+        "approver": approver,
+        "rationale": "Meets KPIs; risk acceptable" if approved else "Not this quarter",
+        "threshold_checks": passed,
+        "evaluation_summary": {
+            "accuracy": accuracy,
+            "auc": 0.78,
+            "f1": 0.47,
+            "fairness_flags": flags,
+            "bias_disparity": bias_disparity,
+        },
+        "risk_summary": {
+            "risk_level": "low" if risk_score < 0.2 else "medium" if risk_score < 0.4 else "high",
+            "high_risk_factors": [],
+            "overall_risk_score": risk_score,
+        },
+        "deployment_url": deployment_url if approved else None,
+        "run_id": run_id,
+        "release_id": release_id,
+        "submitter": submitter,
+        "tester_signoff": (
+            {"tester": tester, "signed_at": signed_at or timestamp, "source": "cli", "signoff_id": signoff_id}
+            if tester
+            else None
+        ),
+        "thresholds": limits,
+        "threshold_values": details,
+        "threshold_override": threshold_override,
+        "override_rationale": override_rationale,
+        "model_sha256": model_sha256,
+        "model_path": model_path,
+        "dataset_sha256": DATASET_SHA256,
+        "decision_threshold": 0.5,
+        "dev_mode": False,
+        "thresholds_version": thresholds_version,
+    }
+    return fields | overrides
+
+
+def stamp(moment: datetime) -> str:
+    """``2026-11-02T09:00:00Z``."""
+    return records.iso_utc(moment)
+
+
+def release(
+    store: ComplianceStore,
+    n: int,
+    at: datetime | None = None,
+    *,
+    deploy: bool = True,
+    row_sha256: str | None = None,
+    signoff_after: bool = False,
+    **field_overrides: Any,
+) -> records.ApprovalRecord:
+    """Release number n: tester sign-off, model file, approval record and (when deployed) a release-log row.
+
+    ``row_sha256`` logs another model hash than the approved one; ``signoff_after`` dates the
+    sign-off after the decision.
+    """
+    decided = at or BASE_TIME + timedelta(hours=n)
+    release_id = f"AI-REL-{n:08x}"
+    run_id = f"{n:08x}-0000-4000-8000-000000000000"
+    signed = decided + (timedelta(minutes=5) if signoff_after else -timedelta(minutes=30))
+    signoff = records.write_signoff(store, run_id, release_id, TESTER, "Annex IV and metrics reviewed", "cli", signed)
+    if deploy:
+        path, digest = workflow.store_model(store, model_bytes(n))
+    else:  # an undeployed model is never stored
+        digest = hashlib.sha256(model_bytes(n)).hexdigest()
+        path = f"models/{digest}.json"
+    fields = approval_fields(
+        release_id=release_id,
+        run_id=run_id,
+        timestamp=stamp(decided),
+        model_sha256=digest,
+        model_path=path if deploy else None,
+        signed_at=signoff.timestamp,
+        signoff_id=signoff.signoff_id,
+        deployment_url=f"http://127.0.0.1:{8000 + n % 1000}" if deploy else None,
+        **field_overrides,
+    )
+    record = records.write_approval(store, fields, decided)
+    if deploy and record.approved:
+        append_row(
+            store,
+            ReleaseLogRow(
+                date=stamp(decided + timedelta(seconds=30)),
+                event="release",
+                release_id=release_id,
+                model_path=path,
+                sha256=row_sha256 or digest,
+                deployment_url=record.deployment_url or "",
+                approval_id=record.approval_id,
+                by=record.approver,
+            ),
+        )
+    return record
