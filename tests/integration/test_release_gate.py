@@ -162,6 +162,13 @@ def test_automated_approval_deploys_records_and_rolls_back(store: Path) -> None:
     assert "ROLLED BACK" in rolled["labels"]
     assert any("approval drift" in c["body"] for c in rolled["comments"])
 
+    # every record is in the signed ledger; the approvals name the threshold version they used
+    from credit_scorer.audit.verify import audit_verify
+    from credit_scorer.release.store import ComplianceStore
+
+    assert audit_verify(ComplianceStore(str(store))).ok
+    assert {r["thresholds_version"] for r in approvals(store)} == {1}
+
 
 def test_automated_rejection_is_recorded_and_nothing_deployed(store: Path) -> None:
     result = CliRunner().invoke(app, ["run", *FAST], env=gate_env(store, "n", APPROVAL_RATIONALE="Not this quarter"))

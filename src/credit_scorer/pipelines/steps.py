@@ -307,6 +307,7 @@ def prepare_gate(
         dataset_sha256=dataset_info.sha256,
         decision_threshold=model.decision_threshold,
         annex_iv=annex_iv,
+        thresholds_version=settings.thresholds_version,
     )
     store, tracker = _store_and_tracker(settings)
     artefacts = workflow.save_gate_inputs(store, candidate)

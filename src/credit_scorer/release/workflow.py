@@ -62,6 +62,7 @@ class ReleaseCandidate(BaseModel):
     dataset_sha256: str
     decision_threshold: float
     annex_iv: AnnexIvDocument | None = None
+    thresholds_version: int | None = None
 
 
 def artefact_dir(release_id: str) -> str:
@@ -232,6 +233,7 @@ def _record_fields(
         "decision_threshold": candidate.decision_threshold,
         "dev_mode": dev_mode,
         "duty_waivers": waivers,
+        "thresholds_version": candidate.thresholds_version,
         "annex_iv_path": candidate.annex_iv.pdf_path if candidate.annex_iv else None,
         "annex_iv_sha256": candidate.annex_iv.pdf_sha256 if candidate.annex_iv else None,
         "annex_iv_missing_facts": len(candidate.annex_iv.missing_facts) if candidate.annex_iv else None,
