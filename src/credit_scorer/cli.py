@@ -26,6 +26,7 @@ from credit_scorer.release.settings import ReleaseSettings
 from credit_scorer.zenml_state import use_project_zenml_state
 
 if TYPE_CHECKING:
+    from credit_scorer.config import PolicyConfig
     from credit_scorer.deploy.local import LocalDeployer
     from credit_scorer.pipelines.run import RunResult
 
@@ -173,12 +174,12 @@ def run(
     otherwise the run pauses until `credit-scorer approve`.
     """
     use_project_zenml_state(quiet=not verbose)
-    from credit_scorer.config import load_dataset_spec, load_policy, training_config
+    from credit_scorer.config import load_dataset_spec, training_config
     from credit_scorer.risk import load_risk_register
 
     try:
         spec = load_dataset_spec(dataset_spec)
-        policy = load_policy(thresholds)
+        policy = _policy_in_force(thresholds, store)
         register = load_risk_register(risk_register)
         training = training_config(
             seed=seed,
@@ -204,6 +205,18 @@ def run(
     with _progress():
         result = _guard_run(lambda: run_training(spec, policy, training, register, release), release.store_url)
     _finish(result, release.store_url)
+
+
+def _policy_in_force(thresholds: Path | None, store: str | None) -> PolicyConfig:
+    """The thresholds file when given; else the store's current threshold version; else the constants."""
+    from credit_scorer.audit.thresholds import current
+    from credit_scorer.config import load_policy
+    from credit_scorer.release.store import ComplianceStore
+
+    if thresholds is not None:
+        return load_policy(thresholds)
+    version = current(ComplianceStore(store))
+    return version.policy() if version is not None else load_policy(None)
 
 
 def _release_settings(
