@@ -9,7 +9,6 @@ from pydantic import BaseModel, ConfigDict
 from zenml.client import Client
 from zenml.enums import ExecutionStatus
 
-from credit_scorer.audit.thresholds import note_config_at_run_start
 from credit_scorer.checks import ThresholdChecks
 from credit_scorer.config import DatasetSpec, PolicyConfig, TrainingConfig
 from credit_scorer.data import DataQualityReport, DatasetInfo, SplitSizes
@@ -20,7 +19,6 @@ from credit_scorer.pipelines.training import training_pipeline
 from credit_scorer.release.gate import WAIT_CONDITION, GateDecision
 from credit_scorer.release.records import ApprovalRecord
 from credit_scorer.release.settings import ReleaseSettings
-from credit_scorer.release.store import ComplianceStore
 from credit_scorer.release.workflow import ReleaseCandidate
 from credit_scorer.risk import RiskAssessment, RiskRegister
 from credit_scorer.train import TrainedModel
@@ -141,9 +139,6 @@ def run_training(
     Raises :class:`PipelineRunFailed` naming the failed step and its error.
     """
     ensure_zenml_store()
-    # the thresholds in force are versioned; a changed config is recorded (who, why) before the run uses it
-    version = note_config_at_run_start(ComplianceStore(release.store_url), policy, release.submitter)
-    release = release.model_copy(update={"thresholds_version": version.version})
     before = latest_run_id()
     try:
         run = training_pipeline(spec=spec, policy=policy, training=training, risk_register=register, release=release)

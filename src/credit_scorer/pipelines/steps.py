@@ -16,7 +16,8 @@ from zenml import get_step_context, log_metadata, step
 
 from credit_scorer import checks as checks_mod
 from credit_scorer import data, evaluate, fairness, risk, train
-from credit_scorer.config import DatasetSpec, FairnessPolicy, Thresholds, TrainingConfig
+from credit_scorer.audit.thresholds import note_config_at_run_start
+from credit_scorer.config import DatasetSpec, FairnessPolicy, PolicyConfig, Thresholds, TrainingConfig
 from credit_scorer.data import DataQualityReport, DatasetInfo, SplitSizes
 from credit_scorer.deploy.local import LocalDeployer
 from credit_scorer.documents import build as annex_inputs
@@ -212,11 +213,18 @@ def _store_and_tracker(settings: ReleaseSettings) -> tuple[ComplianceStore, Tick
 
 
 @step()
-def open_release_ticket(settings: ReleaseSettings, dataset_info: DatasetInfo) -> Annotated[str, "release_id"]:
-    """Open the release ticket AI-REL-<run id> (idempotent) once the data has passed validation."""
+def open_release_ticket(
+    settings: ReleaseSettings, dataset_info: DatasetInfo, policy: PolicyConfig
+) -> tuple[Annotated[str, "release_id"], Annotated[int, "thresholds_version"]]:
+    """Open the release ticket AI-REL-<run id> once the data has passed validation; note the thresholds in force.
+
+    A threshold configuration that differs from the store's current version is recorded
+    here as a new version (who, why) before training, so a run stopped by bad data writes nothing.
+    """
     run_id = str(get_step_context().pipeline_run.id)
     release_id = release_key(run_id)
-    _store, tracker = _store_and_tracker(settings)
+    store, tracker = _store_and_tracker(settings)
+    version = note_config_at_run_start(store, policy, settings.submitter)
     tracker.open_ticket(
         release_id,
         run_id,
@@ -226,8 +234,15 @@ def open_release_ticket(settings: ReleaseSettings, dataset_info: DatasetInfo) ->
             f"(sha256 {dataset_info.sha256}, {dataset_info.rows} rows)."
         ),
     )
-    _log_to_run({"release_id": release_id, "ticket": release_id, "submitter": settings.submitter})
-    return release_id
+    _log_to_run(
+        {
+            "release_id": release_id,
+            "ticket": release_id,
+            "submitter": settings.submitter,
+            "thresholds_version": version.version,
+        }
+    )
+    return release_id, version.version
 
 
 @step()
@@ -292,6 +307,7 @@ def prepare_gate(
     risk_result: RiskAssessment,
     threshold_checks: checks_mod.ThresholdChecks,
     annex_iv: AnnexIvDocument,
+    thresholds_version: int,
 ) -> tuple[Annotated[ReleaseCandidate, "release_candidate"], Annotated[str, "gate_channel"]]:
     """Save the gate inputs under releases/<id>/, show the gate summary, choose the decision channel."""
     run_id = str(get_step_context().pipeline_run.id)
@@ -307,7 +323,7 @@ def prepare_gate(
         dataset_sha256=dataset_info.sha256,
         decision_threshold=model.decision_threshold,
         annex_iv=annex_iv,
-        thresholds_version=settings.thresholds_version,
+        thresholds_version=thresholds_version,
     )
     store, tracker = _store_and_tracker(settings)
     artefacts = workflow.save_gate_inputs(store, candidate)

@@ -90,7 +90,7 @@ def training_pipeline(
     with reporting("validate_data"):
         clean, quality = steps.validate_data(spec, info)
     with reporting("open_release_ticket"):
-        release_id = steps.open_release_ticket(release, info)
+        release_id, thresholds_version = steps.open_release_ticket(release, info, policy)
     with reporting("split_data"):
         train_split, valid_split, test_split, sizes = steps.split_data(clean, spec, training)
     with reporting("train_model"):
@@ -121,7 +121,7 @@ def training_pipeline(
         )
     with reporting("prepare_gate"):
         candidate, channel = steps.prepare_gate(
-            release, release_id, info, model, evaluation, fairness, risk, checks, annex_iv
+            release, release_id, info, model, evaluation, fairness, risk, checks, annex_iv, thresholds_version
         )
     external: GateDecision | None = None
     if channel.load() == "wait":

@@ -21,7 +21,6 @@ class ReleaseSettings(BaseModel):
     port: int | None = Field(None, ge=1, le=65535)
     git_commit: bool = False
     facts: ProviderFacts = ProviderFacts()
-    thresholds_version: int | None = None
 
     @property
     def waives_duties(self) -> bool:
