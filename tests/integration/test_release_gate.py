@@ -116,7 +116,7 @@ def test_automated_approval_deploys_records_and_rolls_back(store: Path) -> None:
     [row] = parse_rows((store / "model_release_log.md").read_text())
     assert (row.event, row.deployment_url, row.approval_id) == ("release", url, record["approval_id"])
     kinds = [c["kind"] for c in ticket(store, record["release_id"])["comments"]]
-    assert kinds[-3:] == ["signoff", "decision", "deployment"][-3:] or "deployment" in kinds
+    assert kinds == ["note", "signoff", "decision", "deployment"]
 
     # ZenML: deployment_url in the run metadata, model version in production
     from zenml.client import Client

@@ -198,10 +198,13 @@ def summarise(
 
 
 def _free_id(store: ComplianceStore, directory: str, stem: str) -> str:
-    """``stem``, or ``stem_2``, ``stem_3``… when taken (call under the directory's lock)."""
-    taken = {p.rsplit("/", 1)[-1].removesuffix(".json") for p in store.list(directory, ".json")}
+    """``stem``, or ``stem_2``, ``stem_3``… when taken (call under the directory's lock).
+
+    Probes only the candidate names instead of listing the folder, so writing stays
+    constant-time as the store grows.
+    """
     record_id, n = stem, 2
-    while record_id in taken:
+    while store.exists(f"{directory}/{record_id}.json"):
         record_id, n = f"{stem}_{n}", n + 1
     return record_id
 
