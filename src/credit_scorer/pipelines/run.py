@@ -203,25 +203,109 @@ class NotWaiting(RuntimeError):
     """The run is not paused at the release gate."""
 
 
+class GateState(BaseModel):
+    """Where a run stands at the release gate."""
+
+    model_config = ConfigDict(frozen=True)
+
+    run_id: str
+    run_status: str
+    condition_id: str | None = None
+    condition_status: str | None = None
+    submitted: GateDecision | None = None  # the decision a resolved condition carries
+
+    @property
+    def waiting(self) -> bool:
+        """Paused with an unresolved gate condition: a decision can be submitted."""
+        return self.run_status == ExecutionStatus.PAUSED.value and self.condition_status == "pending"
+
+
+def gate_state(run_id: str | UUID) -> GateState:
+    """The run's status and its newest release-gate wait condition."""
+    client = Client()
+    run = client.get_pipeline_run(str(run_id))
+    conditions = client.list_run_wait_conditions(
+        pipeline_run=run.id, name=WAIT_CONDITION, sort_by="desc:created", size=1, hydrate=True
+    )
+    if not conditions.items:
+        return GateState(run_id=str(run.id), run_status=str(run.status.value))
+    condition = conditions.items[0]
+    submitted = None
+    if condition.result:
+        try:
+            submitted = GateDecision.model_validate(condition.result)
+        except ValueError:
+            submitted = None
+    return GateState(
+        run_id=str(run.id),
+        run_status=str(run.status.value),
+        condition_id=str(condition.id),
+        condition_status=str(condition.status.value),
+        submitted=submitted,
+    )
+
+
+def resolve_gate(run_id: str | UUID, decision: GateDecision, condition_id: str | None = None) -> None:
+    """Resolve the run's pending gate condition with a decision (does not resume the run).
+
+    ``condition_id``, when given, must be the pending condition (a page shown for an
+    earlier wait is stale). Raises :class:`NotWaiting` otherwise.
+    """
+    state = gate_state(run_id)
+    if state.condition_status != "pending":
+        if state.submitted is not None:
+            raise NotWaiting(
+                f"a decision was already submitted for run {state.run_id} by {state.submitted.approver} at "
+                f"{state.submitted.decided_at}; one decision per release"
+            )
+        raise NotWaiting(f"run {state.run_id} is {state.run_status}, not waiting at the release gate")
+    if condition_id is not None and condition_id != state.condition_id:
+        raise NotWaiting(f"run {state.run_id} is waiting on another gate condition; reload the page")
+    if state.run_status != ExecutionStatus.PAUSED.value:
+        raise NotWaiting(f"run {state.run_id} is {state.run_status}; it is still polling, try again in a few seconds")
+    Client().resolve_run_wait_condition(UUID(state.condition_id), result=decision.model_dump(mode="json"))
+
+
 def resolve_and_resume(run_id: str | UUID, decision: GateDecision) -> RunResult:
     """Resolve the run's gate wait condition with a decision and resume the run to its end.
 
     Raises :class:`NotWaiting` when the run is not paused at the gate, and
     :class:`PipelineRunFailed` when the resumed run stops (e.g. a rejection).
     """
-    from zenml.enums import RunWaitConditionStatus
+    state = gate_state(run_id)
+    try:
+        resolve_gate(run_id, decision)
+    except NotWaiting as exc:
+        if state.submitted is not None and state.run_status == ExecutionStatus.PAUSED.value:
+            raise NotWaiting(
+                f"{exc}; if its resume was interrupted, run `credit-scorer resume {state.run_id}`"
+            ) from None
+        raise
+    return resume(UUID(state.run_id))
 
-    client = Client()
-    run = client.get_pipeline_run(str(run_id), hydrate=True)
-    conditions = client.list_run_wait_conditions(pipeline_run=run.id, name=WAIT_CONDITION, size=10)
-    pending = [c for c in conditions.items if c.status == RunWaitConditionStatus.PENDING]
-    if pending:
-        if run.status != ExecutionStatus.PAUSED:
-            raise NotWaiting(f"run {run.id} is {run.status.value}; it is still polling, try again in a few seconds")
-        client.resolve_run_wait_condition(pending[0].id, result=decision.model_dump(mode="json"))
-    elif run.status != ExecutionStatus.PAUSED:
-        raise NotWaiting(f"run {run.id} is {run.status.value}, not waiting at the release gate")
-    return resume(run.id)
+
+class StepProgress(BaseModel):
+    """One step of a run and its status."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    status: str
+    seconds: float | None = None
+
+
+def run_progress(run_id: str | UUID) -> tuple[str, list[StepProgress]]:
+    """A run's status and its steps in the order they started."""
+    run = Client().get_pipeline_run(str(run_id))
+    steps = sorted(run.steps.values(), key=lambda s: (s.start_time is None, s.start_time or s.created))
+    return str(run.status.value), [
+        StepProgress(
+            name=s.name,
+            status=str(s.status.value),
+            seconds=(s.end_time - s.start_time).total_seconds() if s.start_time and s.end_time else None,
+        )
+        for s in steps
+    ]
 
 
 def resume(run_id: UUID) -> RunResult:

@@ -126,8 +126,9 @@ def validate_decision(
     if decision.approved and not checks.all_passed:
         if not decision.threshold_override:
             raise GateInputError(
-                "threshold checks failed (" + ", ".join(checks.failed) + "): approving needs an explicit "
-                "override (type OVERRIDE in the terminal, --override with credit-scorer approve)"
+                "threshold checks failed (" + ", ".join(checks.failed) + "): approving needs an explicit override "
+                "(type OVERRIDE in the terminal, --override with credit-scorer approve, "
+                "or tick the console's override box)"
             )
         if not (decision.override_rationale or "").strip():
             raise GateInputError("an override of failed threshold checks needs its own rationale")
