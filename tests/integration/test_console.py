@@ -154,6 +154,14 @@ def sign_in(browser: Any, gate: Gate, name: str, password: str = PASSWORD) -> An
     return page
 
 
+def sign_off_as_tester(browser: Any, gate: Gate, release: str) -> None:
+    page = sign_in(browser, gate, "Quinn Tester")
+    page.goto(f"{gate.url}/releases/{release}")
+    page.get_by_role("button", name="Tester ✓ sign-off").click()
+    assert "Tester ✓ recorded" in page.get_by_role("status").first.inner_text()
+    page.context.close()
+
+
 def shot(page: Any, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
@@ -215,8 +223,18 @@ def test_anonymous_visits_land_on_sign_in_and_anonymous_posts_are_refused(browse
     page.context.close()
 
 
-def test_session_cookie_is_httponly_and_samesite(browser: Any, gate: Gate) -> None:
-    page = sign_in(browser, gate, "Avery Auditor")
+UNLABELLED = "[...document.querySelectorAll('input:not([type=hidden]), textarea')].filter(e => !e.labels.length).length"
+
+
+def test_sign_in_with_the_keyboard_alone_and_the_cookie_is_httponly_and_samesite(browser: Any, gate: Gate) -> None:
+    page = _page(browser)
+    page.goto(f"{gate.url}/login")
+    page.keyboard.type("Avery Auditor")  # the name field has the focus on arrival
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{gate.url}/releases")
+    assert page.get_by_test_id("who").inner_text() == "Avery Auditor"
     [cookie] = [c for c in page.context.cookies() if c["name"] == "cs_session"]
     assert cookie["httpOnly"] is True
     assert cookie["sameSite"] == "Strict"
@@ -239,6 +257,7 @@ def test_tester_signs_off_and_cannot_approve(browser: Any, gate: Gate) -> None:
     page.get_by_role("link", name=release).click()
     assert page.get_by_role("heading", name=release, exact=True).is_visible()
     assert page.get_by_role("button", name="Record decision").count() == 0  # no decision form for a tester
+    assert page.evaluate(UNLABELLED) == 0  # every form field has a label
     checks = page.get_by_test_id("checks").inner_text()
     assert "Accuracy" in checks and "Bias disparity" in checks and "pass" in checks
     page.get_by_label("What you reviewed").fill("Reviewed Annex IV, metrics and fairness tables")
@@ -283,6 +302,7 @@ def test_approver_approves_and_the_paused_run_resumes_and_deploys(browser: Any, 
     release = gate.releases["A"]
     page = sign_in(browser, gate, "Jane Doe")
     page.goto(f"{gate.url}/releases/{release}")
+    assert page.evaluate(UNLABELLED) == 0
     shot(page, "04-release-approver")
     page.get_by_label("Approve and deploy").check()
     page.get_by_label("Rationale (required, recorded verbatim)").fill("Meets KPIs; fairness and risk acceptable")
@@ -318,10 +338,7 @@ def test_approver_approves_and_the_paused_run_resumes_and_deploys(browser: Any, 
 
 def test_reject_in_the_browser_and_a_stale_second_tab_is_refused(browser: Any, gate: Gate) -> None:
     release = gate.releases["B"]
-    tester = sign_in(browser, gate, "Quinn Tester")
-    tester.goto(f"{gate.url}/releases/{release}")
-    tester.get_by_role("button", name="Tester ✓ sign-off").click()
-    tester.context.close()
+    sign_off_as_tester(browser, gate, release)
 
     first = sign_in(browser, gate, "Jane Doe")
     first.goto(f"{gate.url}/releases/{release}")
@@ -351,10 +368,7 @@ def test_reject_in_the_browser_and_a_stale_second_tab_is_refused(browser: Any, g
 
 def test_failed_checks_need_the_override_box_and_its_rationale(browser: Any, gate: Gate) -> None:
     release = gate.releases["C"]
-    tester = sign_in(browser, gate, "Quinn Tester")
-    tester.goto(f"{gate.url}/releases/{release}")
-    tester.get_by_role("button", name="Tester ✓ sign-off").click()
-    tester.context.close()
+    sign_off_as_tester(browser, gate, release)
 
     page = sign_in(browser, gate, "Jane Doe")
     page.goto(f"{gate.url}/releases/{release}")
