@@ -8,7 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test lint bench clean-state
+.PHONY: run test lint bench bench-serving clean-state
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "credit-scorer needs Python 3.11 (set PYTHON=/path/to/python3.11)")'
@@ -42,6 +42,11 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_pipeline.py
+
+# Scoring service vs `mlflow models serve` vs a bare FastAPI route (needs Debian's wrk; builds
+# .venv-mlflow from benchmarks/serving/requirements-mlflow.txt on first use).
+bench-serving: $(STAMP)
+	$(BIN)/python benchmarks/bench_serving.py
 
 clean-state:
 	rm -rf .zenml-state

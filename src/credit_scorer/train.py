@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from sklearn.metrics import roc_auc_score
 
 from credit_scorer.config import DatasetSpec, RatioFeature, TrainingConfig
+from credit_scorer.contract import InputContract
 from credit_scorer.data import default_labels
 
 THRESHOLD_GRID = np.round(np.arange(0.02, 0.981, 0.005), 3)
@@ -43,6 +44,13 @@ class TrainedModel(BaseModel):
     best_iteration: int
     train_auc: float
     validation_auc: float
+    input_contract: InputContract | None = None
+    """Valid request fields and values, from the dataset spec (None in model files saved before it existed)."""
+
+    @property
+    def request_fields(self) -> list[str]:
+        """Fields a scoring request carries: the input columns, then any other ratio operand."""
+        return request_fields(self.input_columns, self.derived_features)
 
     def to_bytes(self) -> bytes:
         """Canonical serialisation: the bytes stored and hashed."""
@@ -64,6 +72,14 @@ class TrainedModel(BaseModel):
     def declines(self, proba: np.ndarray) -> np.ndarray:
         """1 where the decision is decline (predicted default), else 0."""
         return (proba >= self.decision_threshold).astype(np.int8)
+
+
+def request_fields(input_columns: list[str], derived: list[RatioFeature]) -> list[str]:
+    """The input columns, then each ratio operand that is not an input."""
+    fields = list(input_columns)
+    for feature in derived:
+        fields += [c for c in (feature.numerator, feature.denominator) if c not in fields]
+    return fields
 
 
 def model_matrix(frame: pd.DataFrame, input_columns: list[str], derived: list[RatioFeature]) -> np.ndarray:
@@ -169,4 +185,5 @@ def train_model(
         best_iteration=int(best),
         train_auc=float(roc_auc_score(y_train, p_train)),
         validation_auc=float(roc_auc_score(y_valid, p_valid)),
+        input_contract=InputContract.from_spec(spec, request_fields(inputs, derived)),
     )

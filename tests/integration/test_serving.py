@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import math
 import os
 import signal
 import socket
@@ -71,8 +70,10 @@ def model_file(model: train.TrainedModel, tmp_path_factory: pytest.TempPathFacto
 
 
 @pytest.fixture(scope="module")
-def app(model_file: Path) -> FastAPI:
-    return create_app(model_file, "rel-test")
+def app(model_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
+    scoring = create_app(model_file, "rel-test", decision_log_dir=tmp_path_factory.mktemp("decision-log"))
+    yield scoring
+    scoring.state.decision_log.close()
 
 
 def applicant(model: train.TrainedModel, rows: pd.DataFrame, i: int) -> dict[str, Any]:
@@ -87,7 +88,9 @@ def with_literal(body: dict[str, Any], field: str, literal: str) -> bytes:
     return json.dumps({**body, field: "__literal__"}).replace('"__literal__"', literal).encode()
 
 
-def asgi(app: FastAPI, method: str, path: str, body: bytes = b"") -> tuple[int, Any]:
+def asgi(
+    app: FastAPI, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
+) -> tuple[int, Any]:
     """One HTTP request through the app's ASGI interface: (status, decoded JSON)."""
     scope = {
         "type": "http",
@@ -99,7 +102,11 @@ def asgi(app: FastAPI, method: str, path: str, body: bytes = b"") -> tuple[int, 
         "raw_path": path.encode(),
         "root_path": "",
         "query_string": b"",
-        "headers": [(b"host", b"test"), (b"content-type", b"application/json")],
+        "headers": [
+            (b"host", b"test"),
+            (b"content-type", b"application/json"),
+            *((k.lower().encode(), v.encode()) for k, v in (headers or {}).items()),
+        ],
         "client": ("127.0.0.1", 50000),
         "server": ("test", 80),
     }
@@ -165,7 +172,7 @@ def deployer(tmp_path: Path) -> Iterator[LocalDeployer]:
 # The app, in-process
 # ---------------------------------------------------------------------------
 def test_health_and_model_report_the_served_version(app: FastAPI, model: train.TrainedModel) -> None:
-    assert asgi(app, "GET", "/health") == (200, {"status": "ok"})
+    assert asgi(app, "GET", "/health") == (200, {"status": "ok", "decision_log": "ok"})
     status, info = asgi(app, "GET", "/model")
     assert status == 200
     assert info["release_id"] == "rel-test"
@@ -196,7 +203,9 @@ def test_decision_flips_at_the_threshold(
         moved = model.model_copy(update={"decision_threshold": threshold})
         path = tmp_path / f"{name}.json"
         path.write_bytes(moved.to_bytes())
-        status, answer = asgi(create_app(path, "rel-test"), "POST", "/predict", body)
+        moved_app = create_app(path, "rel-test", decision_log_dir=tmp_path / name)
+        status, answer = asgi(moved_app, "POST", "/predict", body)
+        moved_app.state.decision_log.close()
         assert status == 200
         assert answer["probability_of_default"] == proba
         decisions[name] = answer["decision"]
@@ -207,10 +216,13 @@ def test_decision_flips_at_the_threshold(
     ("value", "fragment"),
     [
         ("__missing__", "is required"),
-        ('"12000"', "must be a number, got a string"),
-        ("true", "must be a number, got bool"),
-        ("null", "must be a number, got null"),
-        ("[1]", "must be a number, got an array"),
+        ('"12000"', "got a string"),
+        ("true", "got a boolean"),
+        ("null", "got null"),
+        ("[1]", "got an array"),
+        ("1.5", "must be an integer"),
+        ("10", "must be one of -2, -1, 0, 1"),
+        ("-3", "must be one of -2, -1, 0, 1"),
         ("NaN", "must be a finite number"),
         ("Infinity", "must be a finite number"),
         ("1e999", "must be a finite number"),
@@ -247,20 +259,21 @@ def test_every_missing_field_is_listed(app: FastAPI, model: train.TrainedModel) 
 
 
 def test_app_refuses_a_missing_or_corrupt_model_file(model: train.TrainedModel, tmp_path: Path) -> None:
+    logs = tmp_path / "log"
     with pytest.raises(ModelLoadError, match="does not exist"):
-        create_app(tmp_path / "absent.json", "rel-test")
+        create_app(tmp_path / "absent.json", "rel-test", decision_log_dir=logs)
     garbage = tmp_path / "garbage.json"
     garbage.write_bytes(b"\x00{not json")
     with pytest.raises(ModelLoadError, match="not a credit-scorer model"):
-        create_app(garbage, "rel-test")
+        create_app(garbage, "rel-test", decision_log_dir=logs)
     truncated = tmp_path / "truncated.json"
     truncated.write_bytes(model.to_bytes()[:-40])
     with pytest.raises(ModelLoadError, match=str(truncated)):
-        create_app(truncated, "rel-test")
+        create_app(truncated, "rel-test", decision_log_dir=logs)
     damaged = tmp_path / "damaged.json"
     damaged.write_bytes(model.model_copy(update={"booster": "tree\nnot a booster"}).to_bytes())
     with pytest.raises(ModelLoadError, match="booster"):
-        create_app(damaged, "rel-test")
+        create_app(damaged, "rel-test", decision_log_dir=logs)
 
 
 # ---------------------------------------------------------------------------
@@ -391,7 +404,11 @@ def test_stop_never_signals_a_reused_pid(deployer: LocalDeployer, model: train.T
         stranger.wait()
 
 
-def test_probabilities_are_finite(app: FastAPI, model: train.TrainedModel) -> None:
-    zeros = {c: 0 for c in model.input_columns}
-    status, answer = asgi(app, "POST", "/predict", json.dumps(zeros).encode())
-    assert status == 200 and math.isfinite(answer["probability_of_default"])
+def test_probabilities_are_finite_at_the_edges_of_every_valid_range(app: FastAPI, model: train.TrainedModel) -> None:
+    assert model.input_contract is not None
+    lowest = {r.name: (r.codes[0] if r.codes else r.min) for r in model.input_contract.fields}
+    highest = {r.name: (r.codes[-1] if r.codes else r.max) for r in model.input_contract.fields}
+    for body in (lowest, highest):
+        status, answer = asgi(app, "POST", "/predict", json.dumps(body).encode())
+        assert status == 200, answer
+        assert 0.0 <= answer["probability_of_default"] <= 1.0

@@ -34,11 +34,14 @@ from typing import Any
 from pydantic import ValidationError
 
 from credit_scorer.deploy.base import Deployment, DeploymentError, DeploymentStatus
+from credit_scorer.serving import TOKEN_FILE_ENV
+from credit_scorer.serving.reasons import reason_table_path
 
 logger = logging.getLogger(__name__)
 
 SERVING_MODULE = "credit_scorer.serving"
 HOST = "127.0.0.1"
+DECISION_LOGS_DIR = "decision_logs"
 RELEASE_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 LOG_TAIL_LINES = 20
 _PORT_IN_USE = "address already in use"
@@ -70,9 +73,13 @@ class LocalDeployer:
         startup_timeout: float = 30.0,
         stop_timeout: float = 5.0,
         python: str | None = None,
+        reason_codes: Path | None = None,
+        decision_log_root: Path | None = None,
     ) -> None:
         self.state_dir = Path(state_dir).resolve()
         self.log_dir = self.state_dir / "logs"
+        self.reason_codes = reason_table_path(reason_codes).resolve()  # resolved here: the server runs elsewhere
+        self.decision_log_root = Path(decision_log_root or self.state_dir.parent / DECISION_LOGS_DIR).resolve()
         self.startup_timeout = startup_timeout
         self.stop_timeout = stop_timeout
         self.python = python or sys.executable
@@ -165,6 +172,10 @@ class LocalDeployer:
         _check_release_id(release_id)
         return self._read_state(release_id)
 
+    def decision_log_dir(self, release_id: str) -> Path:
+        """Folder of a release's decision log (Art. 12)."""
+        return self.decision_log_root / release_id
+
     def log_path(self, release_id: str) -> Path:
         """The server log of a release."""
         return self.log_dir / f"{release_id}.log"
@@ -217,7 +228,14 @@ class LocalDeployer:
             HOST,
             "--port",
             str(port),
+            "--decision-log",
+            str(self.decision_log_dir(release_id)),
+            "--reason-codes",
+            str(self.reason_codes),
         ]
+        token_file = os.environ.get(TOKEN_FILE_ENV)
+        if token_file:
+            command += ["--token-file", str(Path(token_file).resolve())]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         with open(log_path, "ab") as log:
             log_offset = log.tell()
@@ -301,18 +319,9 @@ class LocalDeployer:
                 f"{info.get('model_sha256')!r}, expected release {release_id!r} with {model_sha256!r}; "
                 f"it was killed; last lines of {log_path}:\n{_log_tail(log_path, log_offset)}"
             )
-        fields = info.get("request_fields") or info.get("features") or []
-        sample = {str(name): 0.0 for name in fields}
-        try:
-            answer = http_json("POST", f"{url}/predict", body=sample, timeout=5.0)
-        except urllib.error.HTTPError as exc:
-            raise _StartFailed(
-                f"the server on {url} answered HTTP {exc.code} to a sample /predict request "
-                f"({_read_error(exc)}); it was killed; last lines of {log_path}:\n"
-                f"{_log_tail(log_path, log_offset)}"
-            ) from None
-        if not isinstance(answer.get("probability_of_default"), float | int):
-            raise _StartFailed(f"the server on {url} answered /predict without a probability: {answer}")
+        if not info.get("request_fields"):
+            raise _StartFailed(f"the server on {url} answered /model without its request fields: {info}")
+        # The service scored a sample applicant at start-up (not logged as a decision) before answering.
 
 
 # ---------------------------------------------------------------------------

@@ -1,24 +1,34 @@
-"""Run the scoring endpoint: ``python -m credit_scorer.serving --model PATH --release-id ID --port N``.
+"""Run the scoring service.
+
+    python -m credit_scorer.serving --model PATH --release-id ID --port N --decision-log DIR
+
 
 One uvicorn worker, log level warning. SIGTERM and SIGINT shut the server down gracefully
-(in-flight requests finish) and the process exits 0. Exit codes: 0 stopped by a signal,
-2 bad arguments or model file, 3 the server could not start (e.g. the port is in use).
+(in-flight requests finish), then the decision log is drained, flushed and fsynced, and
+the process exits 0. Exit codes: 0 stopped by a signal, 2 bad arguments, model file,
+reason-code table or token file, 3 the server could not start (e.g. the port is in use),
+4 the decision log could not be flushed.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
+import os
 import signal
 import sys
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from credit_scorer.serving import TOKEN_FILE_ENV
 
 if TYPE_CHECKING:
     import uvicorn
 
 EXIT_BAD_MODEL = 2
 EXIT_STARTUP_FAILED = 3
+EXIT_LOG_FAILED = 4
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -28,7 +38,32 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--release-id", required=True, help="release this model belongs to")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", required=True, type=int, help="TCP port to listen on")
+    parser.add_argument("--decision-log", required=True, type=Path, help="folder of the decision log (Art. 12)")
+    parser.add_argument("--reason-codes", type=Path, help="reason-code table (default: conf/reason_codes.yaml)")
+    parser.add_argument(
+        "--token-file",
+        type=Path,
+        default=Path(os.environ[TOKEN_FILE_ENV]) if os.environ.get(TOKEN_FILE_ENV) else None,
+        help=f"bearer tokens for the predict routes, one per line (default: ${TOKEN_FILE_ENV}; none = no auth)",
+    )
     return parser.parse_args(argv)
+
+
+def read_tokens(path: Path | None) -> list[str]:
+    """Tokens from a file, one per line (blank lines and # comments ignored); ValueError naming the file."""
+    if path is None:
+        return []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ValueError(f"token file {path} cannot be read: {exc}") from exc
+    tokens = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    if not tokens:
+        raise ValueError(f"token file {path} holds no token; put one token per line")
+    short = [t for t in tokens if len(t) < 16]
+    if short:
+        raise ValueError(f"token file {path}: every token needs at least 16 characters")
+    return tokens
 
 
 class _SignalHandler:
@@ -57,11 +92,18 @@ def main(argv: list[str] | None = None) -> int:
 
     import uvicorn
 
-    from credit_scorer.serving.app import ModelLoadError, create_app
+    from credit_scorer.errors import CreditScorerError
+    from credit_scorer.serving.app import create_app
 
     try:
-        app = create_app(args.model, args.release_id)
-    except (ModelLoadError, ValueError) as exc:
+        app = create_app(
+            args.model,
+            args.release_id,
+            decision_log_dir=args.decision_log,
+            reason_codes=args.reason_codes,
+            api_tokens=read_tokens(args.token_file),
+        )
+    except (CreditScorerError, ValueError, OSError) as exc:
         sys.stderr.write(f"error: {exc}\n")
         return EXIT_BAD_MODEL
 
@@ -70,11 +112,15 @@ def main(argv: list[str] | None = None) -> int:
         host=args.host,
         port=args.port,
         workers=1,
+        loop="uvloop",
+        http="httptools",
         log_level="warning",
         access_log=False,
         lifespan="off",
     )
     server = uvicorn.Server(config)
+    gc.collect()
+    gc.freeze()  # the model, app and libraries are never garbage: keep the collector from rescanning them
     # uvicorn handles SIGTERM/SIGINT itself while serving (graceful shutdown), then restores the
     # handlers it found and re-raises the signal; ours then sees it and the process exits 0.
     on_signal.server = server
@@ -82,11 +128,24 @@ def main(argv: list[str] | None = None) -> int:
         server.run()
     except SystemExit:  # uvicorn exits this way when it cannot bind; it has logged why
         if server.started:
+            close_decision_log(app)
             raise
+    if not close_decision_log(app):
+        return EXIT_LOG_FAILED
     if not server.started:
         sys.stderr.write(f"error: the server could not start on {args.host}:{args.port} (see above)\n")
         return EXIT_STARTUP_FAILED
     return 0
+
+
+def close_decision_log(app: Any) -> bool:
+    """Drain, flush and fsync the decision log; False (and a message) when it failed."""
+    try:
+        app.state.decision_log.close()
+    except RuntimeError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return False
+    return True
 
 
 if __name__ == "__main__":

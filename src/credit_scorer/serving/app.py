@@ -1,30 +1,49 @@
-"""The scoring endpoint: one stored model version behind ``/health``, ``/model`` and ``/predict``.
+"""The scoring service: one stored model version behind ``/predict``, ``/predict/batch``, ``/health`` and ``/model``.
 
-The model file is read once at start-up; its sha256 is computed from the file bytes, so
-``/model`` reports exactly the version being served. ``/predict`` builds the feature row
-with numpy (the same arithmetic as :func:`credit_scorer.train.model_matrix`) and calls the
-LightGBM booster once per request.
+The model file is read once at start-up and its sha256 computed from the file bytes, so
+``/model`` reports exactly the version being served. Requests are checked against the
+model's input contract (fields, types, ranges, codes from the dataset spec; 422 with a
+message per field), scored with the LightGBM booster on a NumPy matrix (no pandas, no
+scikit-learn wrapper on the hot path), explained with reason codes when declined, and
+queued for the decision log, which a background thread writes (Art. 12).
+
+A decision that cannot be logged is not made: once the log writer has failed, the
+predict routes answer 503 and ``/health`` says why.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
-import math
+import secrets
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import lightgbm as lgb
 import numpy as np
+import orjson
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from pydantic import ValidationError
 
+from credit_scorer.contract import FieldRule, InputContract, error
 from credit_scorer.errors import CreditScorerError
+from credit_scorer.serving.decision_log import Batch, DecisionLog
+from credit_scorer.serving.fast_predict import SingleRowPredictor
+from credit_scorer.serving.reasons import ReasonCoder, load_reason_table, reason_table_path
 from credit_scorer.train import TrainedModel
 
-_MISSING = object()
+Reasons = list[list[dict[str, object]]]
+Answer = tuple[int, bytes, dict[str, str]]
+"""(HTTP status, JSON body, extra headers) of a predict route."""
+UNAUTHORISED = {"WWW-Authenticate": "Bearer"}
+MAX_BATCH_ROWS = 10_000
+CONTRIB_THREADS = 2  # TreeSHAP of a batch's declines, across both cores
+MAX_BODY_BYTES = 16 * 1024 * 1024
 
 
 class ModelLoadError(CreditScorerError, RuntimeError):
@@ -33,16 +52,28 @@ class ModelLoadError(CreditScorerError, RuntimeError):
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """A model file read and checked once: the model, its file sha256 and its booster."""
+    """A model file read and checked once: the model, its file sha256, booster and input contract."""
 
     path: Path
     model: TrainedModel
     sha256: str
     booster: lgb.Booster
-    request_fields: tuple[str, ...]
-    """Fields ``/predict`` needs: the input columns, then any other ratio operand."""
+    contract: InputContract
     numerator_index: np.ndarray
     denominator_index: np.ndarray
+
+    @property
+    def request_fields(self) -> tuple[str, ...]:
+        """Fields a request carries, in the order of the model matrix's inputs."""
+        return tuple(self.contract.names)
+
+    def matrix(self, values: np.ndarray) -> np.ndarray:
+        """The model matrix of n×k request values: inputs, then each ratio ``num / max(den, 1)``."""
+        n_inputs = len(self.model.input_columns)
+        out = np.empty((values.shape[0], n_inputs + len(self.numerator_index)), dtype=np.float64)
+        out[:, :n_inputs] = values[:, :n_inputs]
+        out[:, n_inputs:] = values[:, self.numerator_index] / np.maximum(values[:, self.denominator_index], 1.0)
+        return out
 
 
 def load_model(model_path: Path) -> LoadedModel:
@@ -77,18 +108,35 @@ def load_model(model_path: Path) -> LoadedModel:
             f"the model lists {len(model.input_columns)} inputs + {len(model.derived_features)} derived "
             f"and {len(model.feature_names)} feature names; re-train and re-save the model"
         )
-    fields = list(model.input_columns)
-    for feat in model.derived_features:
-        fields += [c for c in (feat.numerator, feat.denominator) if c not in fields]
+    fields = model.request_fields
+    contract = model.input_contract or InputContract(fields=[FieldRule(name=f, type="float") for f in fields])
+    if contract.names != fields:
+        raise ModelLoadError(
+            f"model file {path} is inconsistent: its input contract lists {contract.names}, "
+            f"the model needs {fields}; re-train and re-save the model"
+        )
     return LoadedModel(
         path=path,
         model=model,
         sha256=hashlib.sha256(raw).hexdigest(),
         booster=booster,
-        request_fields=tuple(fields),
+        contract=contract,
         numerator_index=np.array([fields.index(f.numerator) for f in model.derived_features], dtype=np.intp),
         denominator_index=np.array([fields.index(f.denominator) for f in model.derived_features], dtype=np.intp),
     )
+
+
+def self_test(loaded: LoadedModel, coder: ReasonCoder) -> float:
+    """Score a valid sample applicant end to end (not logged); ModelLoadError when anything fails."""
+    matrix = loaded.matrix(loaded.contract.sample_row().reshape(1, -1))
+    try:
+        proba = float(np.asarray(loaded.booster.predict(matrix))[0])
+        coder.reasons(loaded.booster, matrix)
+    except Exception as exc:  # LightGBM's own error types
+        raise ModelLoadError(f"model file {loaded.path} cannot score a sample applicant: {exc}") from exc
+    if not 0.0 <= proba <= 1.0:
+        raise ModelLoadError(f"model file {loaded.path} scored a sample applicant {proba}, not a probability")
+    return proba
 
 
 def _first_error(exc: ValidationError) -> str:
@@ -97,132 +145,378 @@ def _first_error(exc: ValidationError) -> str:
     return f"{where}: {err['msg']}"
 
 
-def feature_row(loaded: LoadedModel, values: np.ndarray) -> np.ndarray:
-    """The 1×n model matrix for one applicant: inputs, then each ratio ``num / max(den, 1)``."""
-    n_inputs = len(loaded.model.input_columns)
-    row = np.empty((1, n_inputs + len(loaded.numerator_index)), dtype=np.float64)
-    row[0, :n_inputs] = values[:n_inputs]
-    row[0, n_inputs:] = values[loaded.numerator_index] / np.maximum(values[loaded.denominator_index], 1.0)
-    return row
+def _json(payload: object, status: int = 200) -> Response:
+    return Response(orjson.dumps(payload), status_code=status, media_type="application/json")
 
 
-def parse_applicant(loaded: LoadedModel, body: object) -> tuple[np.ndarray | None, list[dict[str, Any]]]:
-    """The applicant's values in ``request_fields`` order, or the per-field errors."""
-    if not isinstance(body, dict):
-        return None, [
-            _error(
-                ["body"],
-                "send one applicant as a JSON object mapping each field to a number",
-                "type_error.object",
-            )
-        ]
-    values = np.empty(len(loaded.request_fields), dtype=np.float64)
-    errors: list[dict[str, Any]] = []
-    for i, name in enumerate(loaded.request_fields):
-        value = body.get(name, _MISSING)
-        if value is _MISSING:
-            errors.append(_error(["body", name], f"field {name} is required: send it as a number", "missing"))
-            continue
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            errors.append(
-                _error(
-                    ["body", name],
-                    f"field {name} must be a number, got {_json_type(value)}",
-                    "type_error.number",
-                )
-            )
-            continue
-        try:
-            number = float(value)
-        except OverflowError:
-            number = math.inf
-        if not math.isfinite(number):
-            errors.append(
-                _error(
-                    ["body", name],
-                    f"field {name} must be a finite number, got {number}",
-                    "value_error.finite_number",
-                )
-            )
-            continue
-        values[i] = number
-    return (None, errors) if errors else (values, [])
+def _invalid(detail: list[dict[str, Any]]) -> Answer:
+    return 422, orjson.dumps({"detail": detail}), {}
 
 
-def _error(loc: list[str], msg: str, kind: str) -> dict[str, Any]:
-    return {"loc": loc, "msg": msg, "type": kind}
+def _parse(raw: bytes) -> tuple[Any, Answer | None]:
+    if len(raw) > MAX_BODY_BYTES:
+        detail = [error(["body"], f"request body over {MAX_BODY_BYTES} bytes", "too_large")]
+        return None, (413, orjson.dumps({"detail": detail}), {})
+    try:
+        return orjson.loads(raw), None
+    except orjson.JSONDecodeError:
+        pass
+    try:  # NaN, Infinity, 1e999 or a 400-digit integer: parse them so the check can name the field
+        return json.loads(raw), None
+    except (ValueError, RecursionError) as exc:
+        return None, _invalid([error(["body"], f"request body is not valid JSON: {exc}", "json_invalid")])
 
 
-def _json_type(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
+def _request_id(given: str) -> str:
+    """The caller's ``X-Request-ID`` when it is short printable ASCII, else a new random one."""
+    if 0 < len(given) <= 64 and given.isascii() and given.isprintable():
+        return given
+    return secrets.token_hex(16)
 
 
-def create_app(model_path: Path, release_id: str) -> FastAPI:
-    """Scoring app for one model file; raises :class:`ModelLoadError` if the file is missing or corrupt."""
+class FastPredictPath:
+    """ASGI middleware answering ``POST /predict`` without FastAPI's routing and request objects.
+
+    The single-applicant route is what loan-origination systems call most; this path calls
+    the same ``predict_single`` as the FastAPI route (which stays, for the OpenAPI spec),
+    only with less per-request overhead. Everything else goes to FastAPI.
+    """
+
+    def __init__(self, app: Any, handle: Any) -> None:
+        self.app = app
+        self.handle = handle
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] != "/predict" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        authorization = request_id = ""
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                authorization = value.decode("latin-1")
+            elif name == b"x-request-id":
+                request_id = value.decode("latin-1")
+        raw = b""
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            raw += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(raw) > MAX_BODY_BYTES:
+                break  # _parse answers 413
+        status, payload, extra = self.handle(authorization, request_id, raw)
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+        headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})
+
+
+def create_app(
+    model_path: Path,
+    release_id: str,
+    *,
+    decision_log_dir: Path,
+    reason_codes: Path | None = None,
+    api_tokens: Sequence[str] = (),
+    max_batch_rows: int = MAX_BATCH_ROWS,
+    log_max_bytes: int | None = None,
+) -> FastAPI:
+    """The scoring app for one model file.
+
+    Raises :class:`ModelLoadError` for a missing or corrupt model file and
+    :class:`~credit_scorer.errors.ConfigError` for a reason-code table that cannot explain
+    every model feature. ``api_tokens`` (non-empty) turns on bearer-token auth for the
+    predict routes; ``/health``, ``/model`` and ``/openapi.json`` stay open.
+    """
     if not release_id.strip():
         raise ValueError("release_id is empty; pass the id of the release this model belongs to")
     loaded = load_model(model_path)
     model = loaded.model
     threshold = model.decision_threshold
     booster = loaded.booster
+    table_path = reason_table_path(reason_codes)
+    table = load_reason_table(table_path)
+    coder = ReasonCoder(table, model.feature_names, table_path)
+    log_options = {"max_bytes": log_max_bytes} if log_max_bytes else {}
+    decision_log = DecisionLog(decision_log_dir, release_id, loaded.sha256, coder.version, **log_options)
+    contract = loaded.contract
+    self_test(loaded, coder)
+    tokens = [t.encode() for t in api_tokens if t]
     model_info = {
         "release_id": release_id,
         "model_sha256": loaded.sha256,
         "decision_threshold": threshold,
-        "features": [*model.input_columns, *(f.name for f in model.derived_features)],
+        "features": list(model.feature_names),
         "request_fields": list(loaded.request_fields),
-    }
-    request_schema = {
-        "type": "object",
-        "required": list(loaded.request_fields),
-        "properties": {name: {"type": "number"} for name in loaded.request_fields},
+        "reason_codes_version": coder.version,
+        "auth": "bearer" if tokens else "none",
     }
 
-    app = FastAPI(title="credit-scorer", version=release_id, docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="credit-scorer scoring service",
+        version=release_id,
+        description=(
+            f"Release {release_id}, model sha256 {loaded.sha256}. Probability of default and approve/decline at "
+            f"the release's decision threshold ({threshold:.4f}); declines carry up to four reason codes."
+        ),
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.loaded_model = loaded
     app.state.release_id = release_id
+    app.state.decision_log = decision_log
 
-    @app.get("/health")
-    async def health() -> JSONResponse:
-        """Liveness: the process answers."""
-        return JSONResponse({"status": "ok"})
+    def refusal(authorization: str) -> Answer | None:
+        """401 without a valid bearer token (when auth is on), 503 when decisions cannot be logged."""
+        if tokens:
+            scheme, _, token = authorization.partition(" ")
+            if scheme.lower() != "bearer" or not any(hmac.compare_digest(token.encode(), t) for t in tokens):
+                return 401, orjson.dumps({"detail": "missing or invalid bearer token"}), UNAUTHORISED
+        if not decision_log.healthy:
+            detail = "the decision log cannot be written; no decision is made without its record"
+            return 503, orjson.dumps({"detail": detail}), {}
+        return None
 
-    @app.get("/model")
-    async def model_card() -> JSONResponse:
-        """The release and model version being served."""
-        return JSONResponse(model_info)
+    predict_one = SingleRowPredictor(booster)
+    contributions_one = SingleRowPredictor(booster, contributions=True)
 
-    @app.post(
-        "/predict",
-        openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": request_schema}}}},
-    )
-    async def predict(request: Request) -> JSONResponse:
-        """Probability of default and approve/decline for one applicant."""
-        raw = await request.body()
-        try:
-            body = json.loads(raw)
-        except (ValueError, RecursionError) as exc:
-            detail = [_error(["body"], f"request body is not valid JSON: {exc}", "json_invalid")]
-            return JSONResponse({"detail": detail}, status_code=422)
-        values, errors = parse_applicant(loaded, body)
-        if values is None:
-            return JSONResponse({"detail": errors}, status_code=422)
-        proba = float(booster.predict(feature_row(loaded, values))[0])
-        return JSONResponse(
-            {
-                "probability_of_default": proba,
-                "decision": "decline" if proba >= threshold else "approve",
-                "release_id": release_id,
-                "model_sha256": loaded.sha256,
-            }
+    def log(request_id: str, values: np.ndarray, proba: np.ndarray, declined: np.ndarray, reasons: Reasons) -> None:
+        codes = [[str(r["code"]) for r in found] for found in reasons]
+        decision_log.put(Batch(request_id, time.time(), values, proba, declined, codes))
+
+    n_inputs = len(model.input_columns)
+    row = np.empty(n_inputs + len(loaded.numerator_index), dtype=np.float64)  # reused: one request at a time
+    numerators, denominators = loaded.numerator_index, loaded.denominator_index
+
+    def score_one(values: np.ndarray, request_id: str) -> tuple[float, bool, list[dict[str, object]]]:
+        row[:n_inputs] = values[:n_inputs]
+        row[n_inputs:] = values[numerators] / np.maximum(values[denominators], 1.0)
+        proba = float(predict_one(row)[0])
+        declined = proba >= threshold
+        reasons = coder.explain(contributions_one(row))[0] if declined else []
+        log(request_id, values.reshape(1, -1), np.array([proba]), np.array([declined]), [reasons])
+        return proba, declined, reasons
+
+    def score_many(values: np.ndarray, request_id: str) -> tuple[np.ndarray, np.ndarray, Reasons]:
+        matrix = loaded.matrix(values)
+        proba = np.asarray(booster.predict(matrix))
+        declined = proba >= threshold
+        reasons: Reasons = [[] for _ in range(len(proba))]
+        if declined.any():
+            index = np.flatnonzero(declined)
+            contributions = booster.predict(matrix[index], pred_contrib=True, num_threads=CONTRIB_THREADS)
+            for i, found in zip(index, coder.explain(np.asarray(contributions)), strict=True):
+                reasons[i] = found
+        log(request_id, values, proba, declined, reasons)
+        return proba, declined, reasons
+
+    @app.get("/health", tags=["service"])
+    async def health() -> Response:
+        """Liveness: the process answers; ``decision_log`` says whether decisions can be logged."""
+        ok = decision_log.healthy
+        return _json(
+            {"status": "ok" if ok else "degraded", "decision_log": "ok" if ok else "failed"}, 200 if ok else 503
         )
 
+    @app.get("/model", tags=["service"])
+    async def model_card() -> Response:
+        """The release and model version being served, its threshold, features and request fields."""
+        return _json(model_info)
+
+    def predict_single(authorization: str, given_request_id: str, raw: bytes) -> Answer:
+        """POST /predict: one applicant in, one decision out (shared by the route and the fast path)."""
+        denied = refusal(authorization)
+        if denied is not None:
+            return denied
+        body, bad = _parse(raw)
+        if bad is not None:
+            return bad
+        values, errors = contract.check_one(body)
+        if values is None:
+            return 422, orjson.dumps({"detail": errors}), {}
+        request_id = _request_id(given_request_id)
+        proba, declined, reasons = score_one(values, request_id)
+        payload = {
+            "request_id": request_id,
+            "probability_of_default": proba,
+            "decision": "decline" if declined else "approve",
+            "reasons": reasons,
+            "release_id": release_id,
+            "model_sha256": loaded.sha256,
+        }
+        return 200, orjson.dumps(payload), {}
+
+    @app.post("/predict", tags=["scoring"], openapi_extra=_openapi_single(contract))
+    async def predict(request: Request) -> Response:
+        """Probability of default and approve/decline for one applicant; reasons when declined."""
+        headers = request.headers
+        status, payload, extra = predict_single(
+            headers.get("authorization", ""), headers.get("x-request-id", ""), await request.body()
+        )
+        return Response(payload, status_code=status, media_type="application/json", headers=extra)
+
+    app.add_middleware(FastPredictPath, handle=predict_single)
+
+    @app.post("/predict/batch", tags=["scoring"], openapi_extra=_openapi_batch(contract, max_batch_rows))
+    async def predict_batch(request: Request) -> Response:
+        """Probability of default and approve/decline for up to ``max_batch_rows`` applicants, in order."""
+        status, payload, extra = predict_many(
+            request.headers.get("authorization", ""), request.headers.get("x-request-id", ""), await request.body()
+        )
+        return Response(payload, status_code=status, media_type="application/json", headers=extra)
+
+    def predict_many(authorization: str, given_request_id: str, raw: bytes) -> Answer:
+        denied = refusal(authorization)
+        if denied is not None:
+            return denied
+        body, bad = _parse(raw)
+        if bad is not None:
+            return bad
+        applicants = body.get("applicants") if isinstance(body, dict) else None
+        if not isinstance(applicants, list):
+            message = 'send {"applicants": [ {...}, ... ]}'
+            return _invalid([error(["body", "applicants"], message, "type_error.list")])
+        if len(applicants) > max_batch_rows:
+            message = f"at most {max_batch_rows} applicants per request, got {len(applicants)}; split the batch"
+            return _invalid([error(["body", "applicants"], message, "value_error.too_long")])
+        values, errors = contract.check_many(applicants)
+        if values is None:
+            return _invalid(errors)
+        request_id = _request_id(given_request_id)
+        proba, declined, reasons = score_many(values, request_id)
+        results = [
+            {"probability_of_default": p, "decision": "decline" if d else "approve", "reasons": r}
+            for p, d, r in zip(proba.tolist(), declined.tolist(), reasons, strict=True)
+        ]
+        payload = {
+            "request_id": request_id,
+            "release_id": release_id,
+            "model_sha256": loaded.sha256,
+            "results": results,
+        }
+        return 200, orjson.dumps(payload), {}
+
     return app
+
+
+# ---------------------------------------------------------------------------
+# OpenAPI: the request and response shapes, with the contract's ranges and codes
+# ---------------------------------------------------------------------------
+def _field_schema(rule: FieldRule) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "integer" if rule.type == "int" else "number", "description": rule.describe()}
+    if rule.codes is not None:
+        schema["enum"] = list(rule.codes)
+    else:
+        if rule.min is not None:
+            schema["minimum"] = rule.min
+        if rule.max is not None:
+            schema["maximum"] = rule.max
+    return schema
+
+
+def _applicant_schema(contract: InputContract) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": contract.names,
+        "properties": {rule.name: _field_schema(rule) for rule in contract.fields},
+    }
+
+
+_REASON = {
+    "type": "object",
+    "required": ["code", "reason", "feature", "contribution"],
+    "properties": {
+        "code": {"type": "string"},
+        "reason": {"type": "string"},
+        "feature": {"type": "string"},
+        "contribution": {"type": "number", "description": "log-odds contribution to the probability of default"},
+    },
+}
+_DECISION = {
+    "probability_of_default": {"type": "number", "minimum": 0, "maximum": 1},
+    "decision": {"type": "string", "enum": ["approve", "decline"]},
+    "reasons": {"type": "array", "maxItems": 4, "items": _REASON},
+}
+_ERRORS = {
+    "description": "invalid request: one entry per field",
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "detail": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "loc": {"type": "array", "items": {"type": "string"}},
+                                "msg": {"type": "string"},
+                                "type": {"type": "string"},
+                            },
+                        },
+                    }
+                },
+            }
+        }
+    },
+}
+_COMMON_RESPONSES = {
+    "422": _ERRORS,
+    "401": {"description": "missing or invalid bearer token (when the service requires one)"},
+    "503": {"description": "the decision log cannot be written; no decision is made"},
+}
+
+
+def _openapi_single(contract: InputContract) -> dict[str, Any]:
+    response = {
+        "type": "object",
+        "required": ["request_id", *_DECISION, "release_id", "model_sha256"],
+        "properties": {
+            "request_id": {"type": "string"},
+            **_DECISION,
+            "release_id": {"type": "string"},
+            "model_sha256": {"type": "string"},
+        },
+    }
+    return {
+        "requestBody": {"required": True, "content": {"application/json": {"schema": _applicant_schema(contract)}}},
+        "responses": {
+            "200": {"description": "the decision", "content": {"application/json": {"schema": response}}},
+            **_COMMON_RESPONSES,
+        },
+    }
+
+
+def _openapi_batch(contract: InputContract, max_rows: int) -> dict[str, Any]:
+    request = {
+        "type": "object",
+        "required": ["applicants"],
+        "properties": {
+            "applicants": {"type": "array", "minItems": 1, "maxItems": max_rows, "items": _applicant_schema(contract)}
+        },
+    }
+    response = {
+        "type": "object",
+        "required": ["request_id", "release_id", "model_sha256", "results"],
+        "properties": {
+            "request_id": {"type": "string"},
+            "release_id": {"type": "string"},
+            "model_sha256": {"type": "string"},
+            "results": {
+                "type": "array",
+                "items": {"type": "object", "required": list(_DECISION), "properties": _DECISION},
+            },
+        },
+    }
+    return {
+        "requestBody": {"required": True, "content": {"application/json": {"schema": request}}},
+        "responses": {
+            "200": {
+                "description": "one decision per applicant, in order",
+                "content": {"application/json": {"schema": response}},
+            },
+            **_COMMON_RESPONSES,
+        },
+    }

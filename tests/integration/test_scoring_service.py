@@ -1,0 +1,421 @@
+"""The scoring service: input contract, batch scoring, reason codes, bearer auth, the decision log, OpenAPI.
+
+In-process through the ASGI interface for behaviour; a real server process for the
+decision log's flush on SIGTERM and for schemathesis, which fuzzes the OpenAPI spec
+over HTTP and must never see a 5xx. Expected reason codes are computed independently
+with ``Booster.predict(pred_contrib=True)`` and the YAML table.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from fastapi import FastAPI
+
+from credit_scorer import data, train
+from credit_scorer.config import load_dataset_spec, training_config
+from credit_scorer.deploy.local import free_port
+from credit_scorer.errors import ConfigError
+from credit_scorer.serving.app import create_app
+from credit_scorer.serving.decision_log import LOG_NAME
+from credit_scorer.serving.fast_predict import SingleRowPredictor
+
+from .test_serving import asgi
+
+REPO = Path(__file__).resolve().parents[2]
+TABLE = REPO / "conf" / "reason_codes.yaml"
+NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+@pytest.fixture(scope="module")
+def trained() -> tuple[train.TrainedModel, pd.DataFrame]:
+    """A 40-tree model on the bundled data, and 300 rows of its test split."""
+    spec = load_dataset_spec()
+    config = training_config(n_estimators=40)
+    frame, _ = data.load_dataset(spec)
+    clean, _ = data.validate_dataset(frame, spec)
+    train_part, valid_part, test_part, _ = data.split_dataset(clean, spec, config)
+    return train.train_model(train_part, valid_part, spec, config), test_part.head(300).reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def model(trained: tuple[train.TrainedModel, pd.DataFrame]) -> train.TrainedModel:
+    return trained[0]
+
+
+@pytest.fixture(scope="module")
+def rows(trained: tuple[train.TrainedModel, pd.DataFrame]) -> pd.DataFrame:
+    return trained[1]
+
+
+@pytest.fixture(scope="module")
+def model_file(model: train.TrainedModel, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("model") / "model.json"
+    path.write_bytes(model.to_bytes())
+    return path
+
+
+@pytest.fixture
+def app(model_file: Path, tmp_path: Path) -> Iterator[FastAPI]:
+    scoring = create_app(model_file, "AI-REL-5c0e1234", decision_log_dir=tmp_path / "log", reason_codes=TABLE)
+    yield scoring
+    scoring.state.decision_log.close()
+
+
+def body_of(model: train.TrainedModel, rows: pd.DataFrame, i: int) -> dict[str, Any]:
+    return {f: rows[f].to_numpy()[i].item() for f in model.request_fields}
+
+
+def post(app: FastAPI, path: str, payload: object, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    return asgi(app, "POST", path, json.dumps(payload).encode(), headers=headers)
+
+
+def log_lines(folder: Path) -> list[dict[str, Any]]:
+    lines = []
+    for path in sorted(folder.glob("*.jsonl")):
+        lines += [json.loads(line) for line in path.read_text().splitlines()]
+    return lines
+
+
+def expected_reasons(model: train.TrainedModel, rows: pd.DataFrame, i: int) -> list[str]:
+    """Codes of the (at most four) largest positive contributions, from LightGBM and the YAML table directly."""
+    table = yaml.safe_load(TABLE.read_text())["reasons"]
+    booster = lgb.Booster(model_str=model.booster)
+    matrix = train.model_matrix(rows.iloc[[i]], model.input_columns, model.derived_features)
+    contributions = booster.predict(matrix, pred_contrib=True)[0][:-1]
+    ranked = sorted((c, name) for c, name in zip(contributions, model.feature_names, strict=True) if c > 0)[::-1][:4]
+    return [table[name]["code"] for _, name in ranked]
+
+
+# ---------------------------------------------------------------------------
+# Scoring and reasons
+# ---------------------------------------------------------------------------
+def test_declines_carry_up_to_four_reasons_ranked_by_contribution(
+    app: FastAPI, model: train.TrainedModel, rows: pd.DataFrame
+) -> None:
+    proba = model.predict_default_proba(rows)
+    declined = [i for i in range(len(rows)) if proba[i] >= model.decision_threshold]
+    approved = [i for i in range(len(rows)) if proba[i] < model.decision_threshold]
+    assert len(declined) >= 10 and approved
+    table = yaml.safe_load(TABLE.read_text())
+    for i in declined[:25]:
+        status, answer = post(app, "/predict", body_of(model, rows, i))
+        assert status == 200, answer
+        assert answer["decision"] == "decline"
+        assert answer["probability_of_default"] == pytest.approx(proba[i], abs=1e-12)
+        reasons = answer["reasons"]
+        assert 1 <= len(reasons) <= 4
+        assert [r["code"] for r in reasons] == expected_reasons(model, rows, i)
+        contributions = [r["contribution"] for r in reasons]
+        assert contributions == sorted(contributions, reverse=True) and min(contributions) > 0
+        for reason in reasons:
+            assert reason["feature"] in model.feature_names  # only features the model uses
+            assert reason["reason"] == table["reasons"][reason["feature"]]["reason"]
+    status, answer = post(app, "/predict", body_of(model, rows, approved[0]))
+    assert answer["decision"] == "approve" and answer["reasons"] == []
+
+
+def test_fast_single_row_predictions_equal_the_booster(model: train.TrainedModel, rows: pd.DataFrame) -> None:
+    booster = lgb.Booster(model_str=model.booster)
+    matrix = train.model_matrix(rows, model.input_columns, model.derived_features)
+    fast, contrib = SingleRowPredictor(booster), SingleRowPredictor(booster, contributions=True)
+    expected = booster.predict(matrix)
+    expected_contrib = booster.predict(matrix, pred_contrib=True)
+    for i in range(len(rows)):
+        assert fast(matrix[i])[0] == pytest.approx(expected[i], abs=1e-12)
+        assert np.allclose(contrib(matrix[i]), expected_contrib[i], atol=1e-12)
+
+
+def test_batch_scores_in_order_and_equals_single_requests(
+    app: FastAPI, model: train.TrainedModel, rows: pd.DataFrame
+) -> None:
+    applicants = [body_of(model, rows, i) for i in range(200)]
+    status, answer = post(app, "/predict/batch", {"applicants": applicants})
+    assert status == 200, answer
+    results = answer["results"]
+    assert len(results) == 200
+    assert answer["model_sha256"] == model.sha256 and answer["release_id"] == "AI-REL-5c0e1234"
+    for i in (0, 7, 50, 199):
+        single = post(app, "/predict", applicants[i])[1]
+        assert results[i]["probability_of_default"] == pytest.approx(single["probability_of_default"], abs=1e-12)
+        assert results[i]["decision"] == single["decision"]
+        assert [r["code"] for r in results[i]["reasons"]] == [r["code"] for r in single["reasons"]]
+
+
+@pytest.mark.parametrize(
+    ("change", "loc", "fragment"),
+    [
+        ({"LIMIT_BAL": 0}, ["LIMIT_BAL"], "must be ≥ 1"),
+        ({"LIMIT_BAL": 20_000_000}, ["LIMIT_BAL"], "must be ≤ 10000000"),
+        ({"PAY_0": 10}, ["PAY_0"], "must be one of -2, -1, 0, 1"),
+        ({"PAY_AMT1": -5}, ["PAY_AMT1"], "must be ≥ 0"),
+        ({"BILL_AMT1": "many"}, ["BILL_AMT1"], "got a string"),
+        ({"PAY_2": 1.5}, ["PAY_2"], "must be an integer"),
+    ],
+)
+def test_values_outside_the_dataset_spec_are_a_422_per_field(
+    app: FastAPI, model: train.TrainedModel, rows: pd.DataFrame, change: dict[str, Any], loc: list[str], fragment: str
+) -> None:
+    status, answer = post(app, "/predict", {**body_of(model, rows, 0), **change})
+    assert status == 422
+    [problem] = answer["detail"]
+    assert problem["loc"] == ["body", *loc]
+    assert fragment in problem["msg"]
+
+    applicants = [body_of(model, rows, i) for i in range(5)]
+    applicants[3] = {**applicants[3], **change}
+    status, answer = post(app, "/predict/batch", {"applicants": applicants})
+    assert status == 422
+    [problem] = answer["detail"]
+    assert problem["loc"] == ["body", "applicants", "3", *loc]
+    assert fragment in problem["msg"]
+
+
+@pytest.mark.parametrize(
+    ("payload", "fragment"),
+    [
+        ({"applicants": []}, "empty"),
+        ({"rows": []}, "applicants"),
+        ([1, 2], "applicants"),
+        ({"applicants": [1]}, "JSON object"),
+        ({"applicants": "all of them"}, "applicants"),
+    ],
+)
+def test_malformed_batches_are_a_422(app: FastAPI, payload: object, fragment: str) -> None:
+    status, answer = post(app, "/predict/batch", payload)
+    assert status == 422, answer
+    assert fragment in json.dumps(answer["detail"])
+
+
+def test_an_oversized_batch_is_refused_naming_the_limit(
+    model_file: Path, model: train.TrainedModel, rows: pd.DataFrame, tmp_path: Path
+) -> None:
+    small = create_app(model_file, "AI-REL-5c0e1234", decision_log_dir=tmp_path, reason_codes=TABLE, max_batch_rows=3)
+    status, answer = post(small, "/predict/batch", {"applicants": [body_of(model, rows, 0)] * 4})
+    small.state.decision_log.close()
+    assert status == 422
+    assert "at most 3 applicants" in answer["detail"][0]["msg"]
+    assert log_lines(tmp_path) == []
+
+
+def test_a_reason_table_missing_a_model_feature_stops_the_service(model_file: Path, tmp_path: Path) -> None:
+    table = yaml.safe_load(TABLE.read_text())
+    del table["reasons"]["UTILISATION_1"]
+    short = tmp_path / "reasons.yaml"
+    short.write_text(yaml.safe_dump(table))
+    with pytest.raises(ConfigError, match=r"no entry for model feature.*UTILISATION_1"):
+        create_app(model_file, "AI-REL-5c0e1234", decision_log_dir=tmp_path / "log", reason_codes=short)
+
+
+def test_model_health_and_openapi_describe_the_service(app: FastAPI, model: train.TrainedModel) -> None:
+    status, info = asgi(app, "GET", "/model")
+    assert status == 200
+    assert info["model_sha256"] == model.sha256
+    assert info["decision_threshold"] == model.decision_threshold
+    assert info["features"] == model.feature_names
+    assert info["request_fields"] == model.request_fields
+    assert info["reason_codes_version"] == yaml.safe_load(TABLE.read_text())["version"]
+    status, spec = asgi(app, "GET", "/openapi.json")
+    assert status == 200
+    applicant = spec["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert applicant["required"] == model.request_fields
+    assert applicant["properties"]["LIMIT_BAL"]["minimum"] == 1
+    assert -1 in applicant["properties"]["PAY_0"]["enum"]
+    assert "/predict/batch" in spec["paths"] and "/health" in spec["paths"] and "/model" in spec["paths"]
+
+
+# ---------------------------------------------------------------------------
+# Bearer tokens
+# ---------------------------------------------------------------------------
+def test_bearer_token_guards_the_predict_routes_only(
+    model_file: Path, model: train.TrainedModel, rows: pd.DataFrame, tmp_path: Path
+) -> None:
+    token = "s3cret-token-0123456789"
+    guarded = create_app(
+        model_file, "AI-REL-5c0e1234", decision_log_dir=tmp_path, reason_codes=TABLE, api_tokens=[token]
+    )
+    body = body_of(model, rows, 0)
+    for headers in ({}, {"authorization": "Bearer wrong-token-0123456789"}, {"authorization": token}):
+        status, answer = post(guarded, "/predict", body, headers)
+        assert status == 401, headers
+        assert token not in json.dumps(answer)
+    status, _ = post(guarded, "/predict/batch", {"applicants": [body]})
+    assert status == 401
+    assert post(guarded, "/predict", body, {"authorization": f"Bearer {token}"})[0] == 200
+    assert asgi(guarded, "GET", "/health")[0] == 200
+    assert asgi(guarded, "GET", "/model")[1]["auth"] == "bearer"
+    guarded.state.decision_log.close()
+    assert len(log_lines(tmp_path)) == 1  # refused requests make no decision
+
+
+# ---------------------------------------------------------------------------
+# The decision log
+# ---------------------------------------------------------------------------
+def test_every_decision_is_logged_with_its_input_hash(
+    model_file: Path, model: train.TrainedModel, rows: pd.DataFrame, tmp_path: Path
+) -> None:
+    scoring = create_app(model_file, "AI-REL-5c0e1234", decision_log_dir=tmp_path, reason_codes=TABLE)
+    answers = [post(scoring, "/predict", body_of(model, rows, i))[1] for i in range(30)]
+    batch = post(scoring, "/predict/batch", {"applicants": [body_of(model, rows, i) for i in range(30, 50)]})[1]
+    post(scoring, "/predict", {"LIMIT_BAL": 0})  # invalid: no decision, no line
+    scoring.state.decision_log.close()
+    lines = log_lines(tmp_path)
+    assert len(lines) == 50
+    by_id = {line["request_id"]: line for line in lines}
+    for i, answer in enumerate(answers):
+        line = by_id[answer["request_id"]]
+        values = np.array([float(v) for v in body_of(model, rows, i).values()], dtype="<f8")
+        assert line["input_sha256"] == hashlib.sha256(values.tobytes()).hexdigest()
+        assert line["probability_of_default"] == answer["probability_of_default"]
+        assert line["decision"] == answer["decision"]
+        assert line["reasons"] == [r["code"] for r in answer["reasons"]]
+        assert line["release_id"] == "AI-REL-5c0e1234" and line["model_sha256"] == model.sha256
+        assert line["reason_codes_version"] == "2026.1"
+        assert line["timestamp"].endswith("Z")
+    assert {f"{batch['request_id']}:{i}" for i in range(20)} <= set(by_id)
+
+
+def test_the_log_rotates_by_size_and_loses_nothing(
+    model_file: Path, model: train.TrainedModel, rows: pd.DataFrame, tmp_path: Path
+) -> None:
+    scoring = create_app(
+        model_file, "AI-REL-5c0e1234", decision_log_dir=tmp_path, reason_codes=TABLE, log_max_bytes=4096
+    )
+    for _ in range(10):
+        post(scoring, "/predict/batch", {"applicants": [body_of(model, rows, i) for i in range(40)]})
+    scoring.state.decision_log.close()
+    files = sorted(tmp_path.glob("*.jsonl"))
+    assert len(files) > 5 and (tmp_path / LOG_NAME).exists()
+    assert all(f.stat().st_size <= 4096 + 40 * 400 for f in files)
+    assert len(log_lines(tmp_path)) == 400
+
+
+def test_no_decision_when_the_log_cannot_be_written(
+    app: FastAPI, model: train.TrainedModel, rows: pd.DataFrame
+) -> None:
+    log = app.state.decision_log
+    log._handle.close()  # the disk went away under the writer
+    post(app, "/predict", body_of(model, rows, 0))
+    deadline = time.monotonic() + 5
+    while log.healthy and time.monotonic() < deadline:
+        time.sleep(0.01)
+    status, answer = post(app, "/predict", body_of(model, rows, 1))
+    assert status == 503 and "decision log" in answer["detail"]
+    assert asgi(app, "GET", "/health") == (503, {"status": "degraded", "decision_log": "failed"})
+    with pytest.raises(RuntimeError, match="decision log writer failed"):
+        log.close()
+    log._error = None  # let the fixture's close() pass
+
+
+# ---------------------------------------------------------------------------
+# A real server: flush on SIGTERM, and schemathesis over HTTP
+# ---------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def server(model_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path, Any]]:
+    folder = tmp_path_factory.mktemp("served")
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "credit_scorer.serving",
+            "--model",
+            str(model_file),
+            "--release-id",
+            "AI-REL-5c0e1234",
+            "--port",
+            str(port),
+            "--decision-log",
+            str(folder),
+            "--reason-codes",
+            str(TABLE),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            NO_PROXY.open(f"{url}/health", timeout=1)
+            break
+        except OSError:
+            assert process.poll() is None and time.monotonic() < deadline, (
+                process.stdout.read() if process.stdout else ""
+            )
+            time.sleep(0.1)
+    yield url, folder, process
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+
+
+@pytest.mark.parametrize("mode", ["positive", "negative"])
+def test_schemathesis_finds_no_server_error(server: tuple[str, Path, Any], mode: str) -> None:
+    """Requests generated from /openapi.json (valid ones, then invalid ones) never get a 5xx."""
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings
+
+    url = server[0]
+    schema = schemathesis.openapi.from_url(f"{url}/openapi.json")
+    failures: list[str] = []
+    calls: list[int] = []
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert {op.label for op in operations} >= {"POST /predict", "POST /predict/batch", "GET /health", "GET /model"}
+    for operation in operations:
+        if mode == "negative" and operation.method.upper() == "GET":
+            continue  # no parameters to break
+
+        @settings(max_examples=60, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+        @given(case=operation.as_strategy(generation_mode=schemathesis.GenerationMode(mode)))
+        def fuzz(case: Any) -> None:
+            response = case.call(base_url=url)
+            calls.append(response.status_code)
+            if response.status_code >= 500:
+                failures.append(f"{case.method} {case.path} {case.body!r:.300} -> {response.status_code}")
+
+        fuzz()
+    assert failures == []
+    assert len(calls) >= 100
+
+
+def test_sigterm_flushes_every_logged_decision(
+    server: tuple[str, Path, Any], model: train.TrainedModel, rows: pd.DataFrame
+) -> None:
+    url, folder, process = server
+    before = len(log_lines(folder))
+    sent = 0
+    for i in range(100):
+        request = urllib.request.Request(
+            f"{url}/predict",
+            data=json.dumps(body_of(model, rows, i)).encode(),
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
+        with NO_PROXY.open(request, timeout=5) as response:
+            assert response.status == 200
+            sent += 1
+    os.kill(process.pid, signal.SIGTERM)
+    assert process.wait(30) == 0
+    assert len(log_lines(folder)) - before >= sent
+
+
+def test_the_packaged_reason_table_is_the_one_in_conf() -> None:
+    from credit_scorer.serving.reasons import PACKAGED_TABLE
+
+    assert PACKAGED_TABLE.read_bytes() == TABLE.read_bytes()
