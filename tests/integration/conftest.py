@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -53,3 +54,17 @@ def gate_env(store: Path, decision: str | None = "y", **overrides: str) -> dict[
     if decision is not None:
         env["DEPLOY_APPROVAL"] = decision
     return env
+
+
+def train_on_bundled_data(n_estimators: int, test_rows: int) -> tuple[Any, Any]:
+    """A small model trained on the bundled data (no ZenML), and the first rows of its test split."""
+    from credit_scorer import data, train
+    from credit_scorer.config import load_dataset_spec, training_config
+
+    spec = load_dataset_spec()
+    config = training_config(n_estimators=n_estimators)
+    frame, _ = data.load_dataset(spec)
+    clean, _ = data.validate_dataset(frame, spec)
+    train_part, valid_part, test_part, _ = data.split_dataset(clean, spec, config)
+    model = train.train_model(train_part, valid_part, spec, config)
+    return model, test_part.head(test_rows).reset_index(drop=True)

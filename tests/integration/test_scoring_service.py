@@ -27,14 +27,14 @@ import pytest
 import yaml
 from fastapi import FastAPI
 
-from credit_scorer import data, train
-from credit_scorer.config import load_dataset_spec, training_config
+from credit_scorer import train
 from credit_scorer.deploy.local import free_port
 from credit_scorer.errors import ConfigError
 from credit_scorer.serving.app import create_app
 from credit_scorer.serving.decision_log import LOG_NAME
 from credit_scorer.serving.fast_predict import SingleRowPredictor
 
+from .conftest import train_on_bundled_data
 from .test_serving import asgi
 
 REPO = Path(__file__).resolve().parents[2]
@@ -45,12 +45,7 @@ NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 @pytest.fixture(scope="module")
 def trained() -> tuple[train.TrainedModel, pd.DataFrame]:
     """A 40-tree model on the bundled data, and 300 rows of its test split."""
-    spec = load_dataset_spec()
-    config = training_config(n_estimators=40)
-    frame, _ = data.load_dataset(spec)
-    clean, _ = data.validate_dataset(frame, spec)
-    train_part, valid_part, test_part, _ = data.split_dataset(clean, spec, config)
-    return train.train_model(train_part, valid_part, spec, config), test_part.head(300).reset_index(drop=True)
+    return train_on_bundled_data(n_estimators=40, test_rows=300)
 
 
 @pytest.fixture(scope="module")

@@ -27,11 +27,12 @@ import pandas as pd
 import pytest
 from fastapi import FastAPI
 
-from credit_scorer import data, train
-from credit_scorer.config import load_dataset_spec, training_config
+from credit_scorer import train
 from credit_scorer.deploy.base import Deployment, DeploymentError
 from credit_scorer.deploy.local import LocalDeployer
 from credit_scorer.serving.app import ModelLoadError, create_app
+
+from .conftest import train_on_bundled_data
 
 pytestmark = pytest.mark.integration
 
@@ -44,12 +45,7 @@ NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 @pytest.fixture(scope="module")
 def trained() -> tuple[train.TrainedModel, pd.DataFrame]:
     """A 20-tree model on the bundled data, and its test split."""
-    spec = load_dataset_spec()
-    config = training_config(n_estimators=20)
-    frame, _ = data.load_dataset(spec)
-    clean, _ = data.validate_dataset(frame, spec)
-    train_part, valid_part, test_part, _ = data.split_dataset(clean, spec, config)
-    return train.train_model(train_part, valid_part, spec, config), test_part.head(20).reset_index(drop=True)
+    return train_on_bundled_data(n_estimators=20, test_rows=20)
 
 
 @pytest.fixture(scope="module")

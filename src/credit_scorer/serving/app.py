@@ -279,6 +279,11 @@ def create_app(
             return 503, orjson.dumps({"detail": detail}), {}
         return None
 
+    def accepted(authorization: str, raw: bytes) -> tuple[Any, Answer | None]:
+        """The parsed request body, or the answer refusing it (auth, log health, size, JSON)."""
+        denied = refusal(authorization)
+        return (None, denied) if denied is not None else _parse(raw)
+
     predict_one = SingleRowPredictor(booster)
     contributions_one = SingleRowPredictor(booster, contributions=True)
 
@@ -327,12 +332,9 @@ def create_app(
 
     def predict_single(authorization: str, given_request_id: str, raw: bytes) -> Answer:
         """POST /predict: one applicant in, one decision out (shared by the route and the fast path)."""
-        denied = refusal(authorization)
-        if denied is not None:
-            return denied
-        body, bad = _parse(raw)
-        if bad is not None:
-            return bad
+        body, refused = accepted(authorization, raw)
+        if refused is not None:
+            return refused
         values, errors = contract.check_one(body)
         if values is None:
             return 422, orjson.dumps({"detail": errors}), {}
@@ -368,12 +370,10 @@ def create_app(
         return Response(payload, status_code=status, media_type="application/json", headers=extra)
 
     def predict_many(authorization: str, given_request_id: str, raw: bytes) -> Answer:
-        denied = refusal(authorization)
-        if denied is not None:
-            return denied
-        body, bad = _parse(raw)
-        if bad is not None:
-            return bad
+        """POST /predict/batch: the applicants in order, one decision each."""
+        body, refused = accepted(authorization, raw)
+        if refused is not None:
+            return refused
         applicants = body.get("applicants") if isinstance(body, dict) else None
         if not isinstance(applicants, list):
             message = 'send {"applicants": [ {...}, ... ]}'
