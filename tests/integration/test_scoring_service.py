@@ -414,3 +414,20 @@ def test_the_packaged_reason_table_is_the_one_in_conf() -> None:
     from credit_scorer.serving.reasons import PACKAGED_TABLE
 
     assert PACKAGED_TABLE.read_bytes() == TABLE.read_bytes()
+
+
+def test_a_model_file_from_before_input_contracts_still_serves_with_type_checks(
+    model: train.TrainedModel, rows: pd.DataFrame, tmp_path: Path
+) -> None:
+    """Rolling back to a release approved before models carried their input contract keeps working."""
+    old = tmp_path / "old.json"
+    payload = json.loads(model.to_bytes())
+    del payload["input_contract"]
+    old.write_text(json.dumps(payload))
+    scoring = create_app(old, "AI-REL-0000aaaa", decision_log_dir=tmp_path / "log", reason_codes=TABLE)
+    status, answer = post(scoring, "/predict", body_of(model, rows, 0))
+    assert status == 200
+    assert answer["probability_of_default"] == pytest.approx(model.predict_default_proba(rows.head(1))[0], abs=1e-12)
+    status, answer = post(scoring, "/predict", {**body_of(model, rows, 0), "PAY_0": "late"})
+    assert status == 422 and answer["detail"][0]["loc"] == ["body", "PAY_0"]
+    scoring.state.decision_log.close()
