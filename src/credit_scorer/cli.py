@@ -175,9 +175,11 @@ def run(
     """
     use_project_zenml_state(quiet=not verbose)
     from credit_scorer.config import load_dataset_spec, training_config
+    from credit_scorer.integrations.tickets import check_integrations
     from credit_scorer.risk import load_risk_register
 
     try:
+        check_integrations()  # an integration switched on without its credentials stops here, not mid-run
         spec = load_dataset_spec(dataset_spec)
         policy = _policy_in_force(thresholds, store)
         register = load_risk_register(risk_register)
@@ -443,12 +445,13 @@ def approve(
     if approve_release is None:
         raise _fail("say --approve or --reject", 2)
     use_project_zenml_state()
+    from credit_scorer.integrations.tickets import tracker_for
     from credit_scorer.pipelines.run import NotWaiting, release_candidate, resolve_and_resume
     from credit_scorer.release import gate
     from credit_scorer.release.identity import load_people
     from credit_scorer.release.records import iso_utc, utc_now
     from credit_scorer.release.store import ComplianceStore
-    from credit_scorer.release.workflow import ensure_undecided, latest_signoff
+    from credit_scorer.release.workflow import ensure_undecided, signoff_from_tracker
 
     compliance = ComplianceStore(store)
     try:
@@ -463,7 +466,15 @@ def approve(
             decided_at=iso_utc(utc_now()),
             threshold_override=override,
             override_rationale=override_rationale,
-            tester_signoff=latest_signoff(compliance, candidate.release_id),
+            tester_signoff=signoff_from_tracker(
+                compliance,
+                tracker_for(compliance),
+                roles,
+                candidate.submitter,
+                candidate.run_id,
+                candidate.release_id,
+                dev_mode,
+            ),
         )
         gate.validate_decision(decision, candidate.checks, roles, candidate.submitter, dev_mode)
     except (CreditScorerError, KeyError) as exc:
@@ -899,8 +910,11 @@ def console_command(
         raise _fail(f"--port {port} is not a TCP port (1-65535)", 2)
     if not port_is_free(port):
         raise _fail(f"port {port} on 127.0.0.1 is in use; pick another with --port N", 2)
+    from credit_scorer.integrations.tickets import check_integrations
+
     credentials_path = users_file(users_path)
     try:
+        check_integrations()
         load_people(people)
         credentials = load_credentials(credentials_path)
     except ConfigError as exc:

@@ -23,7 +23,7 @@ from credit_scorer.release import gate
 from credit_scorer.release.identity import IdentityError, People, role_violation
 from credit_scorer.release.records import SignoffRecord, iso_utc, utc_now
 from credit_scorer.release.store import ComplianceStore
-from credit_scorer.release.workflow import ReleaseRefused, ensure_undecided, latest_signoff, sign_off
+from credit_scorer.release.workflow import ReleaseRefused, ensure_undecided, sign_off, signoff_from_tracker
 
 
 class ConsoleRefused(ReleaseRefused):
@@ -61,6 +61,7 @@ def console_sign_off(
 
 def check_decision(
     store: ComplianceStore,
+    tracker: TicketTracker,
     people: People,
     release_id: str,
     run_id: str,
@@ -84,7 +85,9 @@ def check_decision(
         decided_at=iso_utc(utc_now()),
         threshold_override=form.approve and form.override,
         override_rationale=(form.override_rationale.strip() or None) if form.approve and form.override else None,
-        tester_signoff=latest_signoff(store, release_id),
+        tester_signoff=signoff_from_tracker(
+            store, tracker, people, candidate.submitter, run_id, release_id, dev_mode
+        ),
     )
     gate.validate_decision(decision, candidate.checks, people, candidate.submitter, dev_mode)
     return decision

@@ -422,7 +422,14 @@ def create_console(settings: ConsoleSettings) -> FastAPI:
             )
             with console.deciding(release_id), console.zenml():
                 gate_decision = actions.check_decision(
-                    console.store, console.people(), release_id, run_id, session.name, posted, console.settings.dev_mode
+                    console.store,
+                    console.tracker,
+                    console.people(),
+                    release_id,
+                    run_id,
+                    session.name,
+                    posted,
+                    console.settings.dev_mode,
                 )
                 runs.resolve_gate(run_id, gate_decision, condition_id or None)
                 console.resumer.start(release_id, run_id)

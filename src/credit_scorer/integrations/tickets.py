@@ -135,5 +135,21 @@ def release_key(run_id: str) -> str:
 
 
 def tracker_for(store: ComplianceStore) -> TicketTracker:
-    """The configured ticket tracker (the local one until Jira is configured)."""
-    return LocalTicketTracker(store)
+    """The configured ticket tracker: Jira when ``CREDIT_SCORER_JIRA_URL`` is set, else the local one;
+    wrapped to send Slack messages when Slack is configured."""
+    from credit_scorer.integrations.jira import JiraTicketTracker, jira_settings
+    from credit_scorer.integrations.slack import NotifyingTracker, SlackNotifier, slack_settings
+
+    settings = jira_settings()
+    tracker: TicketTracker = JiraTicketTracker(settings, store) if settings is not None else LocalTicketTracker(store)
+    slack = slack_settings()
+    return NotifyingTracker(tracker, SlackNotifier(slack)) if slack is not None else tracker
+
+
+def check_integrations() -> None:
+    """Fail at start, naming the setting, when an integration is on but incompletely configured."""
+    from credit_scorer.integrations.jira import jira_settings
+    from credit_scorer.integrations.slack import slack_settings
+
+    jira_settings()
+    slack_settings()

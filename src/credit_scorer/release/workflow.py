@@ -173,6 +173,37 @@ def sign_off(
     return record
 
 
+def signoff_from_tracker(
+    store: ComplianceStore,
+    tracker: TicketTracker,
+    people: People,
+    candidate_submitter: str,
+    run_id: str,
+    release_id: str,
+    dev_mode: bool,
+) -> TesterSignoff | None:
+    """An earlier sign-off, else a "Tester ✓" typed in the ticket (Jira) by a tester, recorded now (source ``jira``)."""
+    existing = latest_signoff(store, release_id)
+    if existing is not None:
+        return existing
+    from credit_scorer.integrations.jira import JiraTicketTracker, jira_signoffs
+
+    if not isinstance(getattr(tracker, "inner", tracker), JiraTicketTracker):  # also behind the Slack wrapper
+        return None
+    try:
+        found = jira_signoffs(tracker.get(release_id), people.holders("tester"))
+    except (StoreError, OSError) as exc:
+        log.warning("could not read the Jira ticket for a sign-off: %s", exc)
+        return None
+    if not found:
+        return None
+    comment = found[0]
+    sign_off(
+        store, tracker, people, candidate_submitter, run_id, release_id, comment.author, comment.body, "jira", dev_mode
+    )
+    return latest_signoff(store, release_id)
+
+
 def signoff_from_env(
     store: ComplianceStore,
     tracker: TicketTracker,
@@ -181,8 +212,10 @@ def signoff_from_env(
     env: Mapping[str, str],
     dev_mode: bool,
 ) -> TesterSignoff | None:
-    """An earlier sign-off, else one from ``TESTER`` (recorded now, source ``env``)."""
-    existing = latest_signoff(store, candidate.release_id)
+    """An earlier sign-off or one typed in Jira, else one from ``TESTER`` (recorded now, source ``env``)."""
+    existing = signoff_from_tracker(
+        store, tracker, people, candidate.submitter, candidate.run_id, candidate.release_id, dev_mode
+    )
     if existing is not None:
         return existing
     tester = env.get(ENV_TESTER, "").strip()

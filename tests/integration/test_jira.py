@@ -1,0 +1,146 @@
+"""Release tickets in Jira: the real `jira` client against a local Jira REST server (tests/fake_jira.py).
+
+End to end through the CLI in other processes: a run pauses at the gate and opens its
+Jira issue; the QA lead types "Tester ✓" in Jira; `approve` takes that as the sign-off and
+deploys; a second release is rolled back, which labels its Jira issue. The API token never
+appears in output or in the compliance store.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from credit_scorer.errors import ConfigError
+from credit_scorer.integrations import jira as jira_mod
+from credit_scorer.integrations.jira import JiraError, JiraTicketTracker, jira_settings
+from credit_scorer.release.store import ComplianceStore
+
+from ..fake_jira import FakeJira
+from .conftest import gate_env
+
+CLI = str(Path(sys.executable).with_name("credit-scorer"))
+TOKEN = "jira-api-token-Zq81x"
+BOT = "credit-scorer@bank.example"
+QUINN = "quinn@bank.example"
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeJira]:
+    server = FakeJira(users={BOT: (TOKEN, "credit-scorer bot"), QUINN: ("quinn-token", "Quinn Tester")}).start()
+    yield server
+    server.stop()
+
+
+def jira_env(fake: FakeJira, token: str = TOKEN) -> dict[str, str]:
+    return {
+        jira_mod.ENV_URL: fake.url,
+        jira_mod.ENV_PROJECT: "CS",
+        jira_mod.ENV_USER: BOT,
+        jira_mod.ENV_TOKEN: token,
+    }
+
+
+def cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [CLI, *args],
+        env={**os.environ, "COLUMNS": "200", **env},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.mark.parametrize("missing", [jira_mod.ENV_PROJECT, jira_mod.ENV_USER, jira_mod.ENV_TOKEN])
+def test_jira_switched_on_without_a_setting_fails_at_start_naming_it(fake: FakeJira, store: Path, missing: str) -> None:
+    env = {k: v for k, v in jira_env(fake).items() if k != missing}
+    with pytest.raises(ConfigError, match=missing):
+        jira_settings(env)
+    result = cli(["run", "--wait-timeout", "1"], {**gate_env(store, decision=None), **env})
+    assert result.returncode == 2
+    assert missing in result.stderr and "Jira is on" in result.stderr
+    assert not (store / "releases").exists()  # stopped before anything ran
+    assert fake.issues == {}
+
+
+def test_nothing_configured_means_the_local_tracker() -> None:
+    assert jira_settings({}) is None
+
+
+def test_a_refused_token_is_reported_without_the_token(fake: FakeJira, tmp_path: Path) -> None:
+    settings = jira_settings(jira_env(fake, token="wrong-token-but-secret"))
+    assert settings is not None and "wrong-token-but-secret" not in repr(settings)
+    tracker = JiraTicketTracker(settings, ComplianceStore(str(tmp_path)))
+    with pytest.raises(JiraError, match="HTTP 401") as failure:
+        tracker.open_ticket("AI-REL-0000abcd", "run", "summary", "description")
+    assert "wrong-token-but-secret" not in str(failure.value)
+    assert not (tmp_path / "tickets").exists()
+
+
+def test_run_signoff_in_jira_approve_deploy_and_rollback(fake: FakeJira, store: Path) -> None:
+    env = {**gate_env(store, decision=None), **jira_env(fake)}
+    for name in ("TESTER", "APPROVER", "APPROVAL_RATIONALE"):
+        env.pop(name, None)
+    outputs: list[str] = []
+
+    paused = cli(["run", "--wait-timeout", "1"], env)
+    outputs += [paused.stdout, paused.stderr]
+    assert paused.returncode == 5, paused.stdout + paused.stderr
+    [(jira_key, issue)] = fake.issues.items()
+    release_id = issue["labels"][0]
+    assert release_id.startswith("AI-REL-") and issue["summary"].startswith(f"{release_id}: ")
+    run_id = json.loads((store / "tickets" / f"{release_id}.jira.json").read_text())["run_id"]
+
+    # the QA lead signs off in Jira; someone without the tester role writing the mark does not count
+    fake.add_comment(jira_key, BOT, "Tester ✓ (the bot cannot sign off)")
+    fake.add_comment(jira_key, QUINN, "Reviewed Annex IV and the fairness tables. Tester ✓")
+    approved = cli(["approve", run_id, "--approve", "--rationale", "Meets KPIs", "--as", "Jane Doe"], env)
+    outputs += [approved.stdout, approved.stderr]
+    assert approved.returncode == 0, approved.stdout + approved.stderr
+    [record] = [json.loads(p.read_text()) for p in (store / "approvals").glob("*.json")]
+    assert record["tester_signoff"]["tester"] == "Quinn Tester"
+    assert record["tester_signoff"]["source"] == "jira"
+    first_url = record["deployment_url"]
+
+    second = cli(
+        ["run", "--seed", "7"],
+        {
+            **env,
+            "DEPLOY_APPROVAL": "y",
+            "TESTER": "Quinn Tester",
+            "APPROVER": "Sam Compliance",
+            "APPROVAL_RATIONALE": "Quarterly refresh",
+        },
+    )
+    outputs += [second.stdout, second.stderr]
+    assert second.returncode == 0, second.stdout + second.stderr
+    rolled = cli(["redeploy", "--url", first_url, "--reason", "drift on the new release", "--as", "Ada Lovelace"], env)
+    outputs += [rolled.stdout, rolled.stderr]
+    assert rolled.returncode == 0, rolled.stdout + rolled.stderr
+
+    first_issue = fake.issues[jira_key]
+    bodies = [c["body"] for c in first_issue["comments"]]
+    assert any(b.startswith("[decision] Jane Doe: Approved: Meets KPIs") for b in bodies)
+    assert any(b.startswith("[deployment] credit-scorer: Deployed at http://127.0.0.1:") for b in bodies)
+    assert any(b.startswith("[rollback] Ada Lovelace: Restored at") for b in bodies)
+    [second_key] = [k for k in fake.issues if k != jira_key]
+    second_issue = fake.issues[second_key]
+    assert "ROLLED_BACK" in second_issue["labels"]  # Jira labels cannot hold spaces
+    assert second_issue["status"] == "Rolled back"
+    assert any(
+        "ROLLED BACK to" in c["body"] and "drift on the new release" in c["body"] for c in second_issue["comments"]
+    )
+    assert {user for _, _, user, _ in fake.calls} == {BOT}  # every call authenticated as the bot
+
+    # the token is nowhere: not in any output, not in any file of the compliance store
+    assert not any(TOKEN in text for text in outputs)
+    for path in store.rglob("*"):
+        if path.is_file():
+            assert TOKEN.encode() not in path.read_bytes(), path
