@@ -229,6 +229,7 @@ UNLABELLED = "[...document.querySelectorAll('input:not([type=hidden]), textarea'
 def test_sign_in_with_the_keyboard_alone_and_the_cookie_is_httponly_and_samesite(browser: Any, gate: Gate) -> None:
     page = _page(browser)
     page.goto(f"{gate.url}/login")
+    page.wait_for_function("document.activeElement && document.activeElement.id === 'name'")  # autofocus
     page.keyboard.type("Avery Auditor")  # the name field has the focus on arrival
     page.keyboard.press("Tab")
     page.keyboard.type(PASSWORD)
