@@ -1,4 +1,4 @@
-"""Release tickets in Jira: the real `jira` client against a local Jira REST server (tests/fake_jira.py).
+"""Release tickets in Jira: the real `jira` client against a local Jira REST server (tests/fake_jira.py), with Slack.
 
 End to end through the CLI in other processes: a run pauses at the gate and opens its
 Jira issue; the QA lead types "Tester ✓" in Jira; `approve` takes that as the sign-off and
@@ -19,10 +19,12 @@ import pytest
 
 from credit_scorer.errors import ConfigError
 from credit_scorer.integrations import jira as jira_mod
+from credit_scorer.integrations import slack as slack_mod
 from credit_scorer.integrations.jira import JiraError, JiraTicketTracker, jira_settings
 from credit_scorer.release.store import ComplianceStore
 
 from ..fake_jira import FakeJira
+from ..fake_slack import HOOK_PATH, Receiver
 from .conftest import gate_env
 
 CLI = str(Path(sys.executable).with_name("credit-scorer"))
@@ -84,8 +86,16 @@ def test_a_refused_token_is_reported_without_the_token(fake: FakeJira, tmp_path:
     assert not (tmp_path / "tickets").exists()
 
 
-def test_run_signoff_in_jira_approve_deploy_and_rollback(fake: FakeJira, store: Path) -> None:
-    env = {**gate_env(store, decision=None), **jira_env(fake)}
+@pytest.fixture
+def slack() -> Iterator[Receiver]:
+    server = Receiver().start()
+    yield server
+    server.stop()
+
+
+def test_run_signoff_in_jira_approve_deploy_and_rollback(fake: FakeJira, slack: Receiver, store: Path) -> None:
+    """Jira and Slack both on: the ticket trail in Jira and the gate's messages in Slack."""
+    env = {**gate_env(store, decision=None), **jira_env(fake), slack_mod.ENV_WEBHOOK: slack.url + HOOK_PATH}
     for name in ("TESTER", "APPROVER", "APPROVAL_RATIONALE"):
         env.pop(name, None)
     outputs: list[str] = []
@@ -139,8 +149,18 @@ def test_run_signoff_in_jira_approve_deploy_and_rollback(fake: FakeJira, store: 
     )
     assert {user for _, _, user, _ in fake.calls} == {BOT}  # every call authenticated as the bot
 
-    # the token is nowhere: not in any output, not in any file of the compliance store
-    assert not any(TOKEN in text for text in outputs)
-    for path in store.rglob("*"):
-        if path.is_file():
-            assert TOKEN.encode() not in path.read_bytes(), path
+    texts = [m["text"] for m in slack.messages]
+    assert any(
+        t.startswith(f":hourglass: Approval requested for *{release_id}*") and "credit-scorer approve" in t
+        for t in texts
+    )
+    assert any(t.startswith(f"*{release_id}* Decision by Jane Doe: Approved: Meets KPIs") for t in texts)
+    assert any(t.startswith(f"*{release_id}* Deployed by credit-scorer: Deployed at http://127.0.0.1:") for t in texts)
+    assert any(" Rollback by Ada Lovelace: ROLLED BACK to " + release_id in t for t in texts)
+
+    # the secrets are nowhere: not in any output, not in any file of the compliance store
+    for secret in (TOKEN, HOOK_PATH):
+        assert not any(secret in text for text in outputs)
+        for path in store.rglob("*"):
+            if path.is_file():
+                assert secret.encode() not in path.read_bytes(), path
