@@ -392,9 +392,9 @@ def main() -> None:
     finally:
         for _, process in servers.values():
             stop(process)
-    logged = sum(1 for f in (work / "decisions").glob("*.jsonl") for _ in f.open())
+        logged = sum(1 for f in (work / "decisions").glob("*.jsonl") for _ in f.open())
+        shutil.rmtree(work, ignore_errors=True)
     results["scoring"]["decision_log_lines"] = logged
-    shutil.rmtree(work, ignore_errors=True)
 
     summary = {
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",

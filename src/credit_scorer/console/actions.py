@@ -9,7 +9,6 @@ process, whose ``approve_deployment``/``deploy_model`` steps write the approval 
 
 from __future__ import annotations
 
-import contextlib
 import os
 import subprocess
 import sys
@@ -146,11 +145,3 @@ class Resumer:
         if not path.exists():
             return ""
         return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
-
-    def wait_all(self, timeout: float) -> None:
-        """Wait for running resumes (tests and clean shutdown)."""
-        with self._lock:
-            processes = list(self._processes.values())
-        for process in processes:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout)

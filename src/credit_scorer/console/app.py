@@ -273,30 +273,33 @@ def create_console(settings: ConsoleSettings) -> FastAPI:
         session = session_of(request)
         if session is None:
             return to_login(request)
-        if not _is_release_id(release_id) or release_id not in views.release_ids(console.store):
+        try:
+            return detail_page(request, session, release_id)
+        except KeyError:
             return render(request, "refused.html.j2", session, 404, message=f"No release {release_id} in the store.")
-        return detail_page(request, session, release_id)
 
     @app.get("/releases/{release_id}/status.json")
     def release_status(request: Request, release_id: str) -> Response:
+        """What the release page polls while a resumed run is on its way (no gate inputs, no artifacts)."""
         session = session_of(request)
         if session is None:
             return JSONResponse({"detail": "sign in first"}, status_code=401)
-        if not _is_release_id(release_id) or release_id not in views.release_ids(console.store):
+        try:
+            with console.zenml():
+                status = views.release_status(console.store, console.tracker, console.deployer, release_id)
+        except KeyError:
             return JSONResponse({"detail": f"no release {release_id}"}, status_code=404)
-        with console.zenml():
-            detail = views.release_detail(console.store, console.tracker, console.deployer, release_id)
         return JSONResponse(
             {
                 "release_id": release_id,
-                "status": detail.row.status,
-                "status_label": detail.row.status_label,
-                "badge": detail.row.badge,
-                "run_status": detail.gate.run_status if detail.gate else None,
-                "steps": [s.model_dump() for s in detail.steps],
-                "deployment_url": detail.row.deployment_url or None,
-                "live": detail.row.status == "live",
-                "decided_by": detail.row.decided_by or None,
+                "status": status.row.status,
+                "status_label": status.row.status_label,
+                "badge": status.row.badge,
+                "run_status": status.gate.run_status if status.gate else None,
+                "steps": [s.model_dump() for s in status.steps],
+                "deployment_url": status.row.deployment_url or None,
+                "live": status.row.status == "live",
+                "decided_by": status.row.decided_by or None,
                 "resume_exit_code": console.resumer.exit_code(release_id),
             }
         )

@@ -6,6 +6,7 @@ the same facts can be checked in tests without a browser.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -159,7 +160,8 @@ def list_releases(
         decisions = by_release.get(release_id, [])
         run_id = ticket.run_id if ticket else (decisions[0].run_id if decisions else "")
         gate = _gate(run_id) if run_id and not decisions else None
-        row = _row(store, release_id, run_id, ticket, decisions, gate, live, _submitter_from(ticket))
+        checks = _model(store, f"{artefact_dir(release_id)}/threshold_checks.json", ThresholdChecks)
+        row = _row(release_id, run_id, ticket, decisions, gate, live, _submitter_from(ticket), checks)
         (waiting if row.status == "waiting" else history).append(row)
     waiting.sort(key=lambda r: r.created)
     history.sort(key=lambda r: r.created, reverse=True)
@@ -174,7 +176,6 @@ def _gate(run_id: str) -> runs.GateState | None:
 
 
 def _row(
-    store: ComplianceStore,
     release_id: str,
     run_id: str,
     ticket: Ticket | None,
@@ -182,8 +183,8 @@ def _row(
     gate: runs.GateState | None,
     live: set[str],
     submitter: str,
+    checks: ThresholdChecks | None,
 ) -> ReleaseRow:
-    checks = _model(store, f"{artefact_dir(release_id)}/threshold_checks.json", ThresholdChecks)
     first = decisions[0] if decisions else None
     status = status_of(
         decisions,
@@ -213,42 +214,56 @@ def _submitter_from(ticket: Ticket | None) -> str:
     return found.group(1) if found else ""
 
 
+@dataclass(frozen=True)
+class ReleaseStatus:
+    """Where a release stands: its row, ticket, decisions, gate and run steps (what the progress poll needs)."""
+
+    row: ReleaseRow
+    ticket: Ticket | None
+    decisions: list[ApprovalRecord]
+    gate: runs.GateState | None
+    steps: list[runs.StepProgress]
+    checks: ThresholdChecks | None
+
+
+def release_status(
+    store: ComplianceStore, tracker: TicketTracker, deployer: Deployer, release_id: str
+) -> ReleaseStatus:
+    """The status of one release; KeyError when the store has no such release."""
+    if release_id not in release_ids(store):
+        raise KeyError(release_id)
+    ticket = ticket_of(tracker, release_id)
+    decisions = decisions_for(store, release_id)
+    run_id = ticket.run_id if ticket else (decisions[0].run_id if decisions else "")
+    gate = _gate(run_id) if run_id else None
+    steps = runs.run_progress(run_id)[1] if gate is not None else []
+    checks = _model(store, f"{artefact_dir(release_id)}/threshold_checks.json", ThresholdChecks)
+    live = live_release_ids(deployer)
+    row = _row(release_id, run_id, ticket, decisions, gate, live, _submitter_from(ticket), checks)
+    return ReleaseStatus(row, ticket, decisions, gate, steps, checks)
+
+
 def release_detail(
     store: ComplianceStore, tracker: TicketTracker, deployer: Deployer, release_id: str
 ) -> ReleaseDetail:
     """The page of one release; KeyError when the store has no such release."""
-    if release_id not in release_ids(store):
-        raise KeyError(release_id)
+    status = release_status(store, tracker, deployer, release_id)
     folder = artefact_dir(release_id)
-    ticket = ticket_of(tracker, release_id)
-    decisions = decisions_for(store, release_id)
-    run_id = ticket.run_id if ticket else (decisions[0].run_id if decisions else "")
-    gate: runs.GateState | None = None
-    steps: list[runs.StepProgress] = []
     candidate: ReleaseCandidate | None = None
-    if run_id:
-        try:
-            gate = runs.gate_state(run_id)
-            _, steps = runs.run_progress(run_id)
-            candidate = runs.release_candidate(run_id)
-        except KeyError:
-            pass
-    submitter = candidate.submitter if candidate else _submitter_from(ticket)
-    row = _row(store, release_id, run_id, ticket, decisions, gate, live_release_ids(deployer), submitter)
-    evaluation = _model(store, f"{folder}/evaluation.json", Evaluation)
-    fairness = _model(store, f"{folder}/fairness.json", FairnessReport)
-    risk = _model(store, f"{folder}/risk.json", RiskAssessment)
+    if status.gate is not None:
+        with contextlib.suppress(KeyError):
+            candidate = runs.release_candidate(status.gate.run_id)
     return ReleaseDetail(
-        row=row,
-        checks=_model(store, f"{folder}/threshold_checks.json", ThresholdChecks),
-        evaluation=evaluation,
-        fairness=fairness,
-        risk=risk,
+        row=status.row,
+        checks=status.checks,
+        evaluation=_model(store, f"{folder}/evaluation.json", Evaluation),
+        fairness=_model(store, f"{folder}/fairness.json", FairnessReport),
+        risk=_model(store, f"{folder}/risk.json", RiskAssessment),
         candidate=candidate,
-        ticket=ticket,
+        ticket=status.ticket,
         signoffs=signoffs_for(store, release_id),
-        decisions=decisions,
-        gate=gate,
-        steps=steps,
+        decisions=status.decisions,
+        gate=status.gate,
+        steps=status.steps,
         has_annex_iv=store.exists(f"{folder}/annex_iv.pdf"),
     )

@@ -10,7 +10,7 @@ id ``AI-REL-<8 hex>`` as its label and at the start of its summary, and the comp
 store keeps the mapping (``tickets/AI-REL-….jira.json``). Comments are written as
 ``[kind] author: text``; comments typed by people in Jira are read back as notes, and a
 comment containing "Tester ✓" counts as a sign-off when its author holds the tester role
-(see :func:`jira_signoffs`). Jira labels cannot contain spaces, so "ROLLED BACK" is
+(see :func:`credit_scorer.integrations.tickets.typed_signoffs`). Jira labels cannot contain spaces, so "ROLLED BACK" is
 ``ROLLED_BACK`` there.
 """
 
@@ -34,7 +34,6 @@ ENV_PROJECT = "CREDIT_SCORER_JIRA_PROJECT"
 ENV_USER = "CREDIT_SCORER_JIRA_USER"
 ENV_TOKEN = "CREDIT_SCORER_JIRA_TOKEN"
 ENV_ISSUE_TYPE = "CREDIT_SCORER_JIRA_ISSUE_TYPE"
-SIGNOFF_MARK = "Tester ✓"
 _OURS = re.compile(r"^\[(note|signoff|decision|deployment|rollback|refusal)\] (.+?): (.*)$", re.S)
 
 
@@ -187,8 +186,3 @@ def _comment(comment: Any) -> TicketComment:
         return TicketComment(at=at, author=author, kind=kind, body=text)
     author = getattr(comment.author, "displayName", None) or getattr(comment.author, "name", "someone")
     return TicketComment(at=at, author=str(author), kind="note", body=body)
-
-
-def jira_signoffs(ticket: Ticket, testers: list[str]) -> list[TicketComment]:
-    """Comments typed in Jira that say "Tester ✓", by a person holding the tester role, oldest first."""
-    return [c for c in ticket.comments if c.kind == "note" and SIGNOFF_MARK in c.body and c.author in testers]

@@ -129,6 +129,18 @@ class LocalTicketTracker:
             self._save(ticket)
 
 
+SIGNOFF_MARK = "Tester ✓"
+
+
+def typed_signoffs(ticket: Ticket, testers: list[str]) -> list[TicketComment]:
+    """Comments people typed into the ticket (e.g. in Jira) saying "Tester ✓", by a tester, oldest first.
+
+    The gate's own comments have their own kinds (``signoff``, ``decision`` …), so only
+    notes count; the local tracker has no typed comments, so it never finds one.
+    """
+    return [c for c in ticket.comments if c.kind == "note" and SIGNOFF_MARK in c.body and c.author in testers]
+
+
 def release_key(run_id: str) -> str:
     """The release id and ticket key of a run: ``AI-REL-<first 8 hex digits of the run id>``."""
     return f"AI-REL-{run_id.replace('-', '')[:8]}"

@@ -25,7 +25,7 @@ from credit_scorer.documents.collect import AnnexIvDocument
 from credit_scorer.errors import CreditScorerError
 from credit_scorer.evaluate import Evaluation
 from credit_scorer.fairness import FairnessReport
-from credit_scorer.integrations.tickets import ROLLED_BACK, TicketTracker
+from credit_scorer.integrations.tickets import ROLLED_BACK, TicketTracker, typed_signoffs
 from credit_scorer.release import records
 from credit_scorer.release.gate import ENV_TESTER, ENV_TESTER_NOTE, GateDecision
 from credit_scorer.release.identity import IdentityError, People, enforce, role_violation
@@ -186,14 +186,10 @@ def signoff_from_tracker(
     existing = latest_signoff(store, release_id)
     if existing is not None:
         return existing
-    from credit_scorer.integrations.jira import JiraTicketTracker, jira_signoffs
-
-    if not isinstance(getattr(tracker, "inner", tracker), JiraTicketTracker):  # also behind the Slack wrapper
-        return None
     try:
-        found = jira_signoffs(tracker.get(release_id), people.holders("tester"))
+        found = typed_signoffs(tracker.get(release_id), people.holders("tester"))
     except (StoreError, OSError) as exc:
-        log.warning("could not read the Jira ticket for a sign-off: %s", exc)
+        log.warning("could not read the ticket for a sign-off typed there: %s", exc)
         return None
     if not found:
         return None

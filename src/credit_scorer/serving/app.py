@@ -67,10 +67,11 @@ class LoadedModel:
         """Fields a request carries, in the order of the model matrix's inputs."""
         return tuple(self.contract.names)
 
-    def matrix(self, values: np.ndarray) -> np.ndarray:
-        """The model matrix of n×k request values: inputs, then each ratio ``num / max(den, 1)``."""
+    def matrix(self, values: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """The model matrix of n×k request values: inputs, then each ratio ``num / max(den, 1)`` (into ``out``)."""
         n_inputs = len(self.model.input_columns)
-        out = np.empty((values.shape[0], n_inputs + len(self.numerator_index)), dtype=np.float64)
+        if out is None:
+            out = np.empty((values.shape[0], n_inputs + len(self.numerator_index)), dtype=np.float64)
         out[:, :n_inputs] = values[:, :n_inputs]
         out[:, n_inputs:] = values[:, self.numerator_index] / np.maximum(values[:, self.denominator_index], 1.0)
         return out
@@ -291,13 +292,11 @@ def create_app(
         codes = [[str(r["code"]) for r in found] for found in reasons]
         decision_log.put(Batch(request_id, time.time(), values, proba, declined, codes))
 
-    n_inputs = len(model.input_columns)
-    row = np.empty(n_inputs + len(loaded.numerator_index), dtype=np.float64)  # reused: one request at a time
-    numerators, denominators = loaded.numerator_index, loaded.denominator_index
+    row = np.empty(len(model.feature_names), dtype=np.float64)  # reused: requests are scored one at a time
+    row_as_matrix = row.reshape(1, -1)  # a view: matrix() fills the row in place
 
     def score_one(values: np.ndarray, request_id: str) -> tuple[float, bool, list[dict[str, object]]]:
-        row[:n_inputs] = values[:n_inputs]
-        row[n_inputs:] = values[numerators] / np.maximum(values[denominators], 1.0)
+        loaded.matrix(values.reshape(1, -1), out=row_as_matrix)
         proba = float(predict_one(row)[0])
         declined = proba >= threshold
         reasons = coder.explain(contributions_one(row))[0] if declined else []
@@ -311,8 +310,7 @@ def create_app(
         reasons: Reasons = [[] for _ in range(len(proba))]
         if declined.any():
             index = np.flatnonzero(declined)
-            contributions = booster.predict(matrix[index], pred_contrib=True, num_threads=CONTRIB_THREADS)
-            for i, found in zip(index, coder.explain(np.asarray(contributions)), strict=True):
+            for i, found in zip(index, coder.reasons(booster, matrix[index], CONTRIB_THREADS), strict=True):
                 reasons[i] = found
         log(request_id, values, proba, declined, reasons)
         return proba, declined, reasons

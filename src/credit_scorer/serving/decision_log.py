@@ -60,7 +60,6 @@ class DecisionLog:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.path = self.folder / LOG_NAME
         self.max_bytes = max_bytes
-        self.written = 0
         self._prefix = (
             f'"release_id":{json.dumps(release_id)},"model_sha256":"{model_sha256}",'
             f'"reason_codes_version":{json.dumps(reason_codes_version)}'
@@ -142,7 +141,6 @@ class DecisionLog:
                 f'{{"request_id":"{request_id}","timestamp":"{stamp}",{self._prefix},"input_sha256":"{digest}",'
                 f'"probability_of_default":{float(batch.proba[i])!r},"decision":"{decision}","reasons":{codes}}}\n'
             )
-        self.written += len(out)
         return "".join(out).encode()
 
     def _write(self, data: bytes) -> None:

@@ -81,9 +81,9 @@ class ReasonCoder:
         self.entries = [table.reasons[f] for f in feature_names]
         self.feature_names = list(feature_names)
 
-    def reasons(self, booster: lgb.Booster, matrix: np.ndarray) -> list[list[dict[str, object]]]:
+    def reasons(self, booster: lgb.Booster, matrix: np.ndarray, threads: int = 1) -> list[list[dict[str, object]]]:
         """Up to :data:`MAX_REASONS` reasons for each row of ``matrix``, largest contribution first."""
-        return self.explain(np.asarray(booster.predict(matrix, pred_contrib=True)))
+        return self.explain(np.asarray(booster.predict(matrix, pred_contrib=True, num_threads=threads)))
 
     def explain(self, contributions: np.ndarray) -> list[list[dict[str, object]]]:
         """Reasons from ``pred_contrib`` output (n × (features + 1); the last column, the bias, is ignored)."""
