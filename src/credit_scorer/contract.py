@@ -6,9 +6,9 @@ the served model checks requests against exactly the rules its training data pas
 and maps undocumented codes the way training did.
 
 Two checkers with the same rules: :meth:`InputContract.check_one` for one applicant (a
-plain loop, a few microseconds) and :meth:`InputContract.check_many` for a batch (numpy,
-vectorised); both return per-field error messages that name the field, the value and the
-rule.
+plain loop, a few microseconds) and :meth:`InputContract.check_many` / :meth:`check_rows`
+for a batch of objects or of compact rows (numpy, vectorised); all return per-field error
+messages that name the field, the value and the rule.
 """
 
 from __future__ import annotations
@@ -177,33 +177,83 @@ class InputContract(BaseModel):
             rows = [[a[name] for name in names] for a in applicants]
         except (KeyError, TypeError, IndexError):
             return None, self._row_errors(applicants, loc)
-        if not rows or not set(map(type, chain.from_iterable(rows))) <= {int, float}:
+        matrix = self._matrix(rows)
+        if matrix is None:
             return None, self._row_errors(applicants, loc)
-        try:
+        return matrix, []
+
+    def check_rows(
+        self, columns: object, rows: object, loc: str = "rows"
+    ) -> tuple[np.ndarray | None, list[dict[str, Any]]]:
+        """The same as :meth:`check_many` for the compact form ``columns`` + ``rows`` (lists of values).
+
+        ``columns`` must be exactly :attr:`names` in that order: a silently re-ordered column
+        would score the wrong applicant, so it is refused rather than re-ordered.
+        """
+        names = self.names
+        if columns != names:
+            expected = ", ".join(names)
+            message = f"columns must be exactly the request fields in this order: {expected}"
+            return None, [error(["body", "columns"], message, "value_error.columns")]
+        if type(rows) is not list:
+            return None, [error(["body", loc], f"{loc} must be a list of rows (lists of values)", "type_error.list")]
+        matrix = self._matrix(rows)
+        if matrix is not None:
+            return matrix, []
+        width = len(names)
+        errors: list[dict[str, Any]] = []
+        as_dicts: list[Any] = []
+        for i, row in enumerate(rows):
+            if type(row) is not list or len(row) != width:
+                message = f"each row must be a list of {width} values, one per column"
+                errors.append(error(["body", loc, str(i)], message, "type_error.row"))
+            else:
+                as_dicts.append(dict(zip(names, row, strict=True)))
+        if errors:
+            return None, errors[:MAX_ERRORS]
+        return None, self._row_errors(as_dicts, loc)
+
+    def _matrix(self, rows: list[Any]) -> np.ndarray | None:
+        """Rows of values as the checked n×k matrix with mapped codes applied; None when anything is invalid."""
+        try:  # a row that is not a list fails here or in the type check (a dict row iterates its keys)
+            if not rows or not set(map(type, chain.from_iterable(rows))) <= {int, float}:
+                return None
             matrix = np.array(rows, dtype=np.float64)
-        except OverflowError:
-            return None, self._row_errors(applicants, loc)
-        if not self._all_valid(matrix):
-            return None, self._row_errors(applicants, loc)
+        except (OverflowError, ValueError, TypeError):  # ragged rows: ValueError
+            return None
+        if matrix.ndim != 2 or matrix.shape[1] != len(self.fields) or not self._all_valid(matrix):
+            return None
         for j, rule in enumerate(self.fields):
             for code, mapped in rule.mapping.items():
                 matrix[matrix[:, j] == code, j] = mapped
-        return matrix, []
+        return matrix
+
+    @cached_property
+    def _limits(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[tuple[int, np.ndarray]]]:
+        """Per column: lowest and highest valid value, the integer columns, and code lists with gaps."""
+        low: list[float] = []
+        high: list[float] = []
+        scattered: list[tuple[int, np.ndarray]] = []
+        for j, rule in enumerate(self.fields):
+            if rule.codes is not None:
+                low.append(min(rule.codes))
+                high.append(max(rule.codes))
+                if len(rule.codes) != max(rule.codes) - min(rule.codes) + 1:  # not every integer in between
+                    scattered.append((j, np.array(rule.codes, dtype=np.float64)))
+            else:
+                low.append(-np.inf if rule.min is None else rule.min)
+                high.append(np.inf if rule.max is None else rule.max)
+        integers = np.array([j for j, r in enumerate(self.fields) if r.type == "int" or r.codes is not None])
+        return np.array(low, dtype=np.float64), np.array(high, dtype=np.float64), integers, scattered
 
     def _all_valid(self, matrix: np.ndarray) -> bool:
-        if not np.isfinite(matrix).all():
+        """Every value finite, within its field's range, integral where required and one of its codes."""
+        low, high, integers, scattered = self._limits
+        if not (np.isfinite(matrix).all() and (matrix >= low).all() and (matrix <= high).all()):
             return False
-        for j, rule in enumerate(self.fields):
-            column = matrix[:, j]
-            if rule.type == "int" and not np.array_equal(column, np.floor(column)):
-                return False
-            if rule.min is not None and (column < rule.min).any():
-                return False
-            if rule.max is not None and (column > rule.max).any():
-                return False
-            if rule.codes is not None and not np.isin(column, rule.codes).all():
-                return False
-        return True
+        if integers.size and not np.array_equal(whole := matrix[:, integers], np.floor(whole)):
+            return False
+        return all(np.isin(matrix[:, j], codes).all() for j, codes in scattered)
 
     def _row_errors(self, applicants: list[Any], loc: str) -> list[dict[str, Any]]:
         if not applicants:

@@ -152,6 +152,48 @@ def test_batch_scores_in_order_and_equals_single_requests(
         assert [r["code"] for r in results[i]["reasons"]] == [r["code"] for r in single["reasons"]]
 
 
+def compact(model: train.TrainedModel, rows: pd.DataFrame, index: range) -> dict[str, Any]:
+    fields = list(model.request_fields)
+    return {"columns": fields, "rows": [[rows[f].to_numpy()[i].item() for f in fields] for i in index]}
+
+
+def test_the_compact_batch_form_scores_like_the_applicants_form(
+    app: FastAPI, model: train.TrainedModel, rows: pd.DataFrame
+) -> None:
+    by_objects = post(app, "/predict/batch", {"applicants": [body_of(model, rows, i) for i in range(120)]})[1]
+    status, by_rows = post(app, "/predict/batch", compact(model, rows, range(120)))
+    assert status == 200, by_rows
+    assert by_rows["results"] == by_objects["results"]
+    assert any(r["decision"] == "decline" and r["reasons"] for r in by_rows["results"])
+
+
+@pytest.mark.parametrize(
+    ("edit", "loc", "fragment"),
+    [
+        (lambda b: b["columns"].reverse(), ["columns"], "exactly the request fields in this order: LIMIT_BAL"),
+        (lambda b: b["columns"].pop(), ["columns"], "exactly the request fields"),
+        (lambda b: b["rows"][2].pop(), ["rows", "2"], "list of 19 values"),
+        (lambda b: b["rows"].__setitem__(1, {"LIMIT_BAL": 1}), ["rows", "1"], "list of 19 values"),
+        (lambda b: b["rows"][3].__setitem__(1, 10), ["rows", "3", "PAY_0"], "must be one of -2, -1, 0, 1"),
+        (lambda b: b["rows"][0].__setitem__(0, True), ["rows", "0", "LIMIT_BAL"], "got a boolean"),
+        (lambda b: b["rows"][4].__setitem__(0, "50000"), ["rows", "4", "LIMIT_BAL"], "got a string"),
+        (lambda b: b["rows"][4].__setitem__(0, None), ["rows", "4", "LIMIT_BAL"], "got null"),
+        (lambda b: b.__setitem__("rows", "all"), ["rows"], "list of rows"),
+    ],
+)
+def test_the_compact_form_names_the_row_and_field_at_fault(
+    app: FastAPI, model: train.TrainedModel, rows: pd.DataFrame, edit: Any, loc: list[str], fragment: str
+) -> None:
+    body = compact(model, rows, range(6))
+    assert len(body["columns"]) == 19 and body["columns"][1] == "PAY_0"
+    edit(body)
+    status, answer = post(app, "/predict/batch", body)
+    assert status == 422, answer
+    [problem] = answer["detail"]
+    assert problem["loc"] == ["body", *loc]
+    assert fragment in problem["msg"]
+
+
 @pytest.mark.parametrize(
     ("change", "loc", "fragment"),
     [
@@ -185,7 +227,8 @@ def test_values_outside_the_dataset_spec_are_a_422_per_field(
     ("payload", "fragment"),
     [
         ({"applicants": []}, "empty"),
-        ({"rows": []}, "applicants"),
+        ({"rows": []}, "columns must be exactly"),
+        ({"columns": [], "rows": [], "applicants": []}, "not both"),
         ([1, 2], "applicants"),
         ({"applicants": [1]}, "JSON object"),
         ({"applicants": "all of them"}, "applicants"),
@@ -202,9 +245,11 @@ def test_an_oversized_batch_is_refused_naming_the_limit(
 ) -> None:
     small = create_app(model_file, "AI-REL-5c0e1234", decision_log_dir=tmp_path, reason_codes=TABLE, max_batch_rows=3)
     status, answer = post(small, "/predict/batch", {"applicants": [body_of(model, rows, 0)] * 4})
+    status_rows, answer_rows = post(small, "/predict/batch", compact(model, rows, range(4)))
     small.state.decision_log.close()
-    assert status == 422
+    assert status == status_rows == 422
     assert "at most 3 applicants" in answer["detail"][0]["msg"]
+    assert "at most 3 rows" in answer_rows["detail"][0]["msg"]
     assert log_lines(tmp_path) == []
 
 
@@ -282,7 +327,13 @@ def test_every_decision_is_logged_with_its_input_hash(
         assert line["release_id"] == "AI-REL-5c0e1234" and line["model_sha256"] == model.sha256
         assert line["reason_codes_version"] == "2026.1"
         assert line["timestamp"].endswith("Z")
-    assert {f"{batch['request_id']}:{i}" for i in range(20)} <= set(by_id)
+    for i, result in enumerate(batch["results"]):
+        line = by_id[f"{batch['request_id']}:{i}"]
+        values = np.array([float(v) for v in body_of(model, rows, 30 + i).values()], dtype="<f8")
+        assert line["input_sha256"] == hashlib.sha256(values.tobytes()).hexdigest()
+        assert line["probability_of_default"] == result["probability_of_default"]
+        assert line["decision"] == result["decision"]
+        assert line["reasons"] == [r["code"] for r in result["reasons"]]
 
 
 def test_the_log_rotates_by_size_and_loses_nothing(

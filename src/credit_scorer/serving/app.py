@@ -41,6 +41,7 @@ Reasons = list[list[dict[str, object]]]
 Answer = tuple[int, bytes, dict[str, str]]
 """(HTTP status, JSON body, extra headers) of a predict route."""
 UNAUTHORISED = {"WWW-Authenticate": "Bearer"}
+APPROVE, DECLINE = "approve", "decline"
 MAX_BATCH_ROWS = 10_000
 CONTRIB_THREADS = 2  # TreeSHAP of a batch's declines, across both cores
 MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -176,19 +177,20 @@ def _request_id(given: str) -> str:
 
 
 class FastPredictPath:
-    """ASGI middleware answering ``POST /predict`` without FastAPI's routing and request objects.
+    """ASGI middleware answering ``POST /predict`` and ``POST /predict/batch`` without FastAPI's routing.
 
-    The single-applicant route is what loan-origination systems call most; this path calls
-    the same ``predict_single`` as the FastAPI route (which stays, for the OpenAPI spec),
-    only with less per-request overhead. Everything else goes to FastAPI.
+    These are what loan-origination systems call; this path calls the same handlers as the
+    FastAPI routes (which stay, for the OpenAPI spec), only with less per-request overhead.
+    Everything else goes to FastAPI.
     """
 
-    def __init__(self, app: Any, handle: Any) -> None:
+    def __init__(self, app: Any, handlers: dict[str, Any]) -> None:
         self.app = app
-        self.handle = handle
+        self.handlers = handlers
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["path"] != "/predict" or scope["method"] != "POST":
+        handle = self.handlers.get(scope["path"]) if scope["type"] == "http" and scope["method"] == "POST" else None
+        if handle is None:
             await self.app(scope, receive, send)
             return
         authorization = request_id = ""
@@ -197,17 +199,20 @@ class FastPredictPath:
                 authorization = value.decode("latin-1")
             elif name == b"x-request-id":
                 request_id = value.decode("latin-1")
-        raw = b""
+        chunks = []
+        size = 0
         more = True
         while more:
             message = await receive()
             if message["type"] == "http.disconnect":
                 return
-            raw += message.get("body", b"")
+            chunk = message.get("body", b"")
+            chunks.append(chunk)
+            size += len(chunk)
             more = message.get("more_body", False)
-            if len(raw) > MAX_BODY_BYTES:
+            if size > MAX_BODY_BYTES:
                 break  # _parse answers 413
-        status, payload, extra = self.handle(authorization, request_id, raw)
+        status, payload, extra = handle(authorization, request_id, b"".join(chunks))
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
         headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()]
         await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -357,11 +362,14 @@ def create_app(
         )
         return Response(payload, status_code=status, media_type="application/json", headers=extra)
 
-    app.add_middleware(FastPredictPath, handle=predict_single)
 
     @app.post("/predict/batch", tags=["scoring"], openapi_extra=_openapi_batch(contract, max_batch_rows))
     async def predict_batch(request: Request) -> Response:
-        """Probability of default and approve/decline for up to ``max_batch_rows`` applicants, in order."""
+        """Probability of default and approve/decline for up to ``max_batch_rows`` applicants, in order.
+
+        Send ``{"applicants": [{field: value, ...}, ...]}`` or the compact form
+        ``{"columns": [request fields in /model order], "rows": [[value, ...], ...]}``.
+        """
         status, payload, extra = predict_many(
             request.headers.get("authorization", ""), request.headers.get("x-request-id", ""), await request.body()
         )
@@ -372,20 +380,28 @@ def create_app(
         body, refused = accepted(authorization, raw)
         if refused is not None:
             return refused
-        applicants = body.get("applicants") if isinstance(body, dict) else None
-        if not isinstance(applicants, list):
-            message = 'send {"applicants": [ {...}, ... ]}'
-            return _invalid([error(["body", "applicants"], message, "type_error.list")])
-        if len(applicants) > max_batch_rows:
-            message = f"at most {max_batch_rows} applicants per request, got {len(applicants)}; split the batch"
-            return _invalid([error(["body", "applicants"], message, "value_error.too_long")])
-        values, errors = contract.check_many(applicants)
+        if isinstance(body, dict) and "rows" in body:
+            if "applicants" in body:
+                message = "send either applicants or columns + rows, not both"
+                return _invalid([error(["body"], message, "value_error.ambiguous")])
+            rows = body["rows"]
+            if isinstance(rows, list) and len(rows) > max_batch_rows:
+                return _too_many(len(rows), "rows")
+            values, errors = contract.check_rows(body.get("columns"), rows)
+        else:
+            applicants = body.get("applicants") if isinstance(body, dict) else None
+            if not isinstance(applicants, list):
+                message = 'send {"applicants": [{...}, ...]} or {"columns": [...], "rows": [[...], ...]}'
+                return _invalid([error(["body", "applicants"], message, "type_error.list")])
+            if len(applicants) > max_batch_rows:
+                return _too_many(len(applicants), "applicants")
+            values, errors = contract.check_many(applicants)
         if values is None:
             return _invalid(errors)
         request_id = _request_id(given_request_id)
         proba, declined, reasons = score_many(values, request_id)
         results = [
-            {"probability_of_default": p, "decision": "decline" if d else "approve", "reasons": r}
+            {"probability_of_default": p, "decision": DECLINE if d else APPROVE, "reasons": r}
             for p, d, r in zip(proba.tolist(), declined.tolist(), reasons, strict=True)
         ]
         payload = {
@@ -396,6 +412,11 @@ def create_app(
         }
         return 200, orjson.dumps(payload), {}
 
+    def _too_many(count: int, key: str) -> Answer:
+        message = f"at most {max_batch_rows} {key} per request, got {count}; split the batch"
+        return _invalid([error(["body", key], message, "value_error.too_long")])
+
+    app.add_middleware(FastPredictPath, handlers={"/predict": predict_single, "/predict/batch": predict_many})
     return app
 
 
@@ -488,13 +509,33 @@ def _openapi_single(contract: InputContract) -> dict[str, Any]:
 
 
 def _openapi_batch(contract: InputContract, max_rows: int) -> dict[str, Any]:
-    request = {
+    k = len(contract.fields)
+    objects = {
         "type": "object",
         "required": ["applicants"],
         "properties": {
             "applicants": {"type": "array", "minItems": 1, "maxItems": max_rows, "items": _applicant_schema(contract)}
         },
     }
+    compact = {
+        "type": "object",
+        "required": ["columns", "rows"],
+        "properties": {
+            "columns": {"const": contract.names, "description": "the request fields, exactly in this order"},
+            "rows": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": max_rows,
+                "items": {
+                    "type": "array",
+                    "minItems": k,
+                    "maxItems": k,
+                    "prefixItems": [_field_schema(rule) for rule in contract.fields],
+                },
+            },
+        },
+    }
+    request = {"oneOf": [objects, compact]}
     response = {
         "type": "object",
         "required": ["request_id", "release_id", "model_sha256", "results"],

@@ -130,16 +130,22 @@ class DecisionLog:
         stamp = (
             datetime.fromtimestamp(batch.at, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(batch.at * 1000) % 1000:03d}Z"
         )
+        n = len(batch.proba)
+        values = np.ascontiguousarray(batch.values, dtype="<f8")
+        width = values.shape[1] * values.itemsize
+        raw = values.tobytes()  # one copy; each row's hash reads its slice (plain lists: no numpy scalars per row)
+        head = f'","timestamp":"{stamp}",{self._prefix},"input_sha256":"'
+        sha256 = hashlib.sha256
         out = []
-        single = len(batch.proba) == 1
-        for i in range(len(batch.proba)):
-            request_id = batch.request_id if single else f"{batch.request_id}:{i}"
-            digest = hashlib.sha256(batch.values[i].astype("<f8").tobytes()).hexdigest()
-            decision = "decline" if batch.declined[i] else "approve"
-            codes = json.dumps(batch.reasons[i]) if batch.reasons[i] else "[]"
+        rows = zip(batch.proba.tolist(), batch.declined.tolist(), batch.reasons, strict=True)
+        for i, (proba, declined, codes) in enumerate(rows):
+            request_id = batch.request_id if n == 1 else f"{batch.request_id}:{i}"
+            digest = sha256(raw[i * width : (i + 1) * width]).hexdigest()
+            decision = "decline" if declined else "approve"
+            listed = json.dumps(codes) if codes else "[]"
             out.append(
-                f'{{"request_id":"{request_id}","timestamp":"{stamp}",{self._prefix},"input_sha256":"{digest}",'
-                f'"probability_of_default":{float(batch.proba[i])!r},"decision":"{decision}","reasons":{codes}}}\n'
+                f'{{"request_id":"{request_id}{head}{digest}",'
+                f'"probability_of_default":{proba!r},"decision":"{decision}","reasons":{listed}}}\n'
             )
         return "".join(out).encode()
 
