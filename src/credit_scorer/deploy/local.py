@@ -12,11 +12,8 @@ from __future__ import annotations
 import builtins
 import contextlib
 import fcntl
-import hashlib
-import json
 import logging
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -25,15 +22,19 @@ import tempfile
 import time
 import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from pydantic import ValidationError
 
 from credit_scorer.deploy.base import Deployment, DeploymentError, DeploymentStatus
+from credit_scorer.deploy.endpoint import RELEASE_ID_PATTERN as RELEASE_ID_PATTERN
+from credit_scorer.deploy.endpoint import check_model_file as _check_model_file
+from credit_scorer.deploy.endpoint import check_release_id as _check_release_id
+from credit_scorer.deploy.endpoint import health_ok as health_ok
+from credit_scorer.deploy.endpoint import http_json as http_json
+from credit_scorer.deploy.endpoint import missing_request_fields, model_mismatch
+from credit_scorer.deploy.endpoint import now_utc as _now
 from credit_scorer.serving import TOKEN_FILE_ENV
 from credit_scorer.serving.reasons import reason_table_path
 
@@ -42,13 +43,9 @@ logger = logging.getLogger(__name__)
 SERVING_MODULE = "credit_scorer.serving"
 HOST = "127.0.0.1"
 DECISION_LOGS_DIR = "decision_logs"
-RELEASE_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 LOG_TAIL_LINES = 20
 _PORT_IN_USE = "address already in use"
 _ATTEMPTS_ON_FREE_PORT = 3
-
-# Never route calls to our own loopback endpoints through an HTTP proxy from the environment.
-_HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 # Servers started by this process, kept so they are reaped (no zombies, no ResourceWarning).
 _STARTED: dict[int, subprocess.Popen[bytes]] = {}
@@ -313,46 +310,19 @@ class LocalDeployer:
 
     def _check_serving(self, url: str, release_id: str, model_sha256: str, log_path: Path, log_offset: int) -> None:
         info = http_json("GET", f"{url}/model", timeout=5.0)
-        if info.get("model_sha256") != model_sha256 or info.get("release_id") != release_id:
-            raise _StartFailed(
-                f"the server on {url} reports release {info.get('release_id')!r} with model sha256 "
-                f"{info.get('model_sha256')!r}, expected release {release_id!r} with {model_sha256!r}; "
-                f"it was killed; last lines of {log_path}:\n{_log_tail(log_path, log_offset)}"
-            )
-        if not info.get("request_fields"):
-            raise _StartFailed(f"the server on {url} answered /model without its request fields: {info}")
+        mismatch = model_mismatch(info, url, release_id, model_sha256)
+        if mismatch is not None:
+            tail = _log_tail(log_path, log_offset)
+            raise _StartFailed(f"{mismatch}; it was killed; last lines of {log_path}:\n{tail}")
+        missing = missing_request_fields(info, url)
+        if missing is not None:
+            raise _StartFailed(missing)
         # The service scored a sample applicant at start-up (not logged as a decision) before answering.
 
 
 # ---------------------------------------------------------------------------
 # Module helpers
 # ---------------------------------------------------------------------------
-def _check_release_id(release_id: str) -> None:
-    if not RELEASE_ID_PATTERN.match(release_id):
-        raise DeploymentError(
-            f"release id {release_id!r} cannot name a deployment: use 1-128 letters, digits, '.', '_' "
-            f"or '-', starting with a letter or digit"
-        )
-
-
-def _check_model_file(model_path: Path, model_sha256: str) -> None:
-    try:
-        digest = hashlib.sha256(model_path.read_bytes()).hexdigest()
-    except FileNotFoundError:
-        raise DeploymentError(f"model file {model_path} does not exist; pass the stored model's path") from None
-    except OSError as exc:
-        raise DeploymentError(f"model file {model_path} cannot be read: {exc}") from None
-    if digest != model_sha256:
-        raise DeploymentError(
-            f"model file {model_path} has sha256 {digest}, not the expected {model_sha256}; "
-            f"deploy the file of that model version"
-        )
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
 def port_is_free(port: int, host: str = HOST) -> bool:
     """True when ``host:port`` can be bound for listening (as uvicorn will, with SO_REUSEADDR)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -369,25 +339,6 @@ def free_port(host: str = HOST) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
-
-
-def http_json(method: str, url: str, body: Any = None, timeout: float = 5.0) -> dict[str, Any]:
-    """Call a JSON endpoint on loopback (no proxy) and return the decoded object."""
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
-    with _HTTP.open(request, timeout=timeout) as response:
-        decoded = json.loads(response.read())
-    if not isinstance(decoded, dict):
-        raise ValueError(f"{url} answered {decoded!r}, not a JSON object")
-    return decoded
-
-
-def health_ok(url: str, timeout: float = 2.0) -> bool:
-    """True when ``<url>/health`` answers ``{"status": "ok"}``."""
-    try:
-        return http_json("GET", f"{url.rstrip('/')}/health", timeout=timeout).get("status") == "ok"
-    except (OSError, ValueError):
-        return False
 
 
 def _read_error(exc: urllib.error.HTTPError) -> str:
