@@ -6,9 +6,11 @@ its final name, which fails if the name exists, so a reader never sees half a fi
 two writers never clobber each other. Mutable state (tickets, the release log, the
 deployment registry) is replaced atomically under an inter-process lock.
 
-Local folders get the full guarantees. Other fsspec backends (``s3://…``) are written
-with the backend's own single-object put, which is atomic per object on S3/GCS but has
-no cross-process lock; run one gate at a time against such a store.
+Local folders get the full guarantees. Other fsspec backends (``s3://…``, a Modal Volume as
+``modal-volume://<volume>/<folder>``, see :mod:`credit_scorer.release.modal_volume`) are written
+with the backend's own single-object put, which is atomic per object on S3/GCS/Modal, and a
+new record is put with ``mode="create"`` so a backend that can refuse an existing name (Modal)
+does; there is no cross-process lock; run one gate at a time against such a store.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ import errno
 import fcntl
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
@@ -46,9 +49,11 @@ def store_url(given: str | None = None) -> str:
 class ComplianceStore:
     """Append-only record storage over an fsspec URL."""
 
-    def __init__(self, url: str | None = None) -> None:
+    def __init__(self, url: str | None = None, *, storage_options: Mapping[str, Any] | None = None) -> None:
         self.url = store_url(url)
-        fs, root = fsspec.core.url_to_fs(self.url)
+        if self.url.startswith(MODAL_VOLUME_SCHEME):
+            _use_modal_volumes(self.url)
+        fs, root = fsspec.core.url_to_fs(self.url, **dict(storage_options or {}))
         self.fs = fs
         self.is_local = isinstance(fs, LocalFileSystem)
         self.root = str(Path(root).resolve()) if self.is_local else root.rstrip("/")
@@ -99,9 +104,13 @@ class ComplianceStore:
         """Write a new file atomically; RecordExistsError if the name is taken."""
         target = self.path(relpath)
         if not self.is_local:
+            exists = RecordExistsError(f"{relpath} already exists in {self.url}; records are never overwritten")
             if self.fs.exists(target):
-                raise RecordExistsError(f"{relpath} already exists in {self.url}; records are never overwritten")
-            self.fs.pipe_file(target, data)
+                raise exists
+            try:
+                self.fs.pipe_file(target, data, mode="create")  # the backend refuses a name taken meanwhile
+            except FileExistsError:
+                raise exists from None
             return relpath
         final = Path(target)
         final.parent.mkdir(parents=True, exist_ok=True)
@@ -170,6 +179,19 @@ class ComplianceStore:
             os.unlink(tmp)
             raise
         return tmp
+
+
+MODAL_VOLUME_SCHEME = "modal-volume://"
+
+
+def _use_modal_volumes(url: str) -> None:
+    """Check a ``modal-volume://`` URL and register the Modal Volume filesystem with fsspec (lazily imported)."""
+    from credit_scorer.integrations.modal_settings import parse_volume_url
+
+    parse_volume_url(url)
+    fsspec.register_implementation(
+        "modal-volume", "credit_scorer.release.modal_volume.ModalVolumeFileSystem", clobber=True
+    )
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -11,10 +11,13 @@ Used by the pipeline steps and by the CLI (sign-off, approve, redeploy).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
-from collections.abc import Callable, Mapping
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
+from pathlib import Path, PurePosixPath
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -132,6 +135,18 @@ def store_model(store: ComplianceStore, model_bytes: bytes) -> tuple[str, str]:
     else:
         store.write_new(path, model_bytes)
     return path, digest
+
+
+@contextlib.contextmanager
+def local_model_file(store: ComplianceStore, relpath: str) -> Iterator[Path]:
+    """A local path of a stored model file: the file itself in a local store, else a temporary copy."""
+    if store.is_local:
+        yield store.local_path(relpath)
+        return
+    with tempfile.TemporaryDirectory(prefix="credit-scorer-model-") as folder:
+        path = Path(folder) / PurePosixPath(relpath).name
+        path.write_bytes(store.read_bytes(relpath))
+        yield path
 
 
 def latest_signoff(store: ComplianceStore, release_id: str) -> TesterSignoff | None:
@@ -345,7 +360,8 @@ def deploy_release(
         stop_unrecorded(store, deployer)
         previous = [d for d in deployer.list() if d.deployment.release_id != candidate.release_id]
         try:
-            deployment = deployer.deploy(candidate.release_id, store.local_path(model_path), digest, port)
+            with local_model_file(store, model_path) as model_file:
+                deployment = deployer.deploy(candidate.release_id, model_file, digest, port)
         except DeploymentError as exc:
             record = records.write_approval(store, fields | {"deployment_error": str(exc)}, _decided_at(decision))
             _ticket(
@@ -456,12 +472,13 @@ def _rollback(
         )
     live = [d for d in statuses if d.deployment.release_id != target.release_id]
     wanted = port or _port_of(url)
-    try:
-        deployment = deployer.deploy(target.release_id, store.local_path(path), target.sha256, wanted)
-    except DeploymentError:
-        if port is not None:
-            raise
-        deployment = deployer.deploy(target.release_id, store.local_path(path), target.sha256, None)
+    with local_model_file(store, path) as model_file:
+        try:
+            deployment = deployer.deploy(target.release_id, model_file, target.sha256, wanted)
+        except DeploymentError:
+            if port is not None:
+                raise
+            deployment = deployer.deploy(target.release_id, model_file, target.sha256, None)
     row = ReleaseLogRow(
         date=iso_utc(utc_now()),
         event="rollback",
