@@ -27,7 +27,7 @@ from credit_scorer.zenml_state import use_project_zenml_state
 
 if TYPE_CHECKING:
     from credit_scorer.config import PolicyConfig
-    from credit_scorer.deploy.local import LocalDeployer
+    from credit_scorer.deploy.base import Deployer
     from credit_scorer.pipelines.run import RunResult
 
 EXIT_REJECTED = 4
@@ -179,7 +179,7 @@ def run(
     from credit_scorer.risk import load_risk_register
 
     try:
-        check_integrations()  # an integration switched on without its credentials stops here, not mid-run
+        check_integrations(store)  # an integration switched on without its credentials stops here, not mid-run
         spec = load_dataset_spec(dataset_spec)
         policy = _policy_in_force(thresholds, store)
         register = load_risk_register(risk_register)
@@ -445,7 +445,7 @@ def approve(
     if approve_release is None:
         raise _fail("say --approve or --reject", 2)
     use_project_zenml_state()
-    from credit_scorer.integrations.tickets import tracker_for
+    from credit_scorer.integrations.tickets import check_integrations, tracker_for
     from credit_scorer.pipelines.run import NotWaiting, release_candidate, resolve_and_resume
     from credit_scorer.release import gate
     from credit_scorer.release.identity import load_people
@@ -453,8 +453,9 @@ def approve(
     from credit_scorer.release.store import ComplianceStore
     from credit_scorer.release.workflow import ensure_undecided, signoff_from_tracker
 
-    compliance = ComplianceStore(store)
     try:
+        check_integrations(store)  # the resumed run deploys: a deployer without its settings stops here
+        compliance = ComplianceStore(store)
         roles = load_people(people)
         candidate = release_candidate(run_id)
         ensure_undecided(compliance, candidate.release_id)
@@ -498,10 +499,15 @@ def resume(
     use_project_zenml_state()
     from zenml.client import Client
 
+    from credit_scorer.integrations.tickets import check_integrations
     from credit_scorer.pipelines.run import NotWaiting
     from credit_scorer.pipelines.run import resume as resume_run
     from credit_scorer.release.store import store_url
 
+    try:
+        check_integrations(store)
+    except ConfigError as exc:
+        raise _fail(str(exc), 2) from None
     run_uuid = Client().get_pipeline_run(run_id).id
     try:
         with _progress():
@@ -518,12 +524,15 @@ deployments_app = typer.Typer(help="List or stop scoring endpoints.", invoke_wit
 app.add_typer(deployments_app, name="deployments")
 
 
-def _deployer(store: str | None) -> LocalDeployer:
-    from credit_scorer.deploy.local import LocalDeployer
+def _deployer(store: str | None) -> Deployer:
+    """The configured deployer (``CREDIT_SCORER_DEPLOYER``); a configuration problem exits 2 naming the setting."""
+    from credit_scorer.deploy.select import deployer_for
     from credit_scorer.release.store import ComplianceStore
-    from credit_scorer.release.workflow import DEPLOYMENTS_DIR
 
-    return LocalDeployer(ComplianceStore(store).local_path(DEPLOYMENTS_DIR))
+    try:
+        return deployer_for(ComplianceStore(store))
+    except ConfigError as exc:
+        raise _fail(str(exc), 2) from None
 
 
 @deployments_app.callback()
@@ -538,7 +547,8 @@ def deployments_list(ctx: typer.Context, store: StoreOption = None) -> None:
     for status in statuses:
         d = status.deployment
         state = "[green]live[/]" if status.alive else "[red]not answering[/]"
-        table.add_row(d.release_id, d.url, d.model_sha256[:16] + "…", str(d.pid), d.started_at, state)
+        process = str(d.pid) if d.backend == "local" else d.backend
+        table.add_row(d.release_id, d.url, d.model_sha256[:16] + "…", process, d.started_at, state)
     console.print(table if statuses else "no scoring endpoint is running")
 
 
@@ -914,7 +924,7 @@ def console_command(
 
     credentials_path = users_file(users_path)
     try:
-        check_integrations()
+        check_integrations(store)
         load_people(people)
         credentials = load_credentials(credentials_path)
     except ConfigError as exc:

@@ -31,13 +31,13 @@ from fastapi.templating import Jinja2Templates
 from credit_scorer import __version__
 from credit_scorer.console import actions, users, views
 from credit_scorer.console.sessions import LOGIN_COOKIE, SESSION_COOKIE, Session, SessionStore, tokens_match
-from credit_scorer.deploy.local import LocalDeployer
+from credit_scorer.deploy.select import deployer_for
 from credit_scorer.errors import CreditScorerError
 from credit_scorer.integrations.tickets import TicketTracker, tracker_for
 from credit_scorer.pipelines import run as runs
 from credit_scorer.release.identity import RULE_ROLE, People, load_people
 from credit_scorer.release.store import ComplianceStore
-from credit_scorer.release.workflow import DEPLOYMENTS_DIR, artefact_dir
+from credit_scorer.release.workflow import artefact_dir
 
 HERE = Path(__file__).parent
 RELEASE_ID_PATTERN = r"^AI-REL-[0-9a-f]{8}$"
@@ -81,7 +81,7 @@ class Console:
         self.settings = settings
         self.store = ComplianceStore(settings.store_url)
         self.tracker: TicketTracker = tracker_for(self.store)
-        self.deployer = LocalDeployer(self.store.local_path(DEPLOYMENTS_DIR))
+        self.deployer = deployer_for(self.store)
         self.sessions = SessionStore()
         self.resumer = actions.Resumer(settings.log_dir, self.store.url)
         self._zenml = threading.RLock()  # ZenML's client is used from one request thread at a time

@@ -158,10 +158,20 @@ def tracker_for(store: ComplianceStore) -> TicketTracker:
     return NotifyingTracker(tracker, SlackNotifier(slack)) if slack is not None else tracker
 
 
-def check_integrations() -> None:
-    """Fail at start, naming the setting, when an integration is on but incompletely configured."""
+def check_integrations(store: str | None = None) -> None:
+    """Fail at start, naming the setting, when an integration is on but incompletely configured.
+
+    ``store`` is the ``--store`` option (else ``CREDIT_SCORER_STORE`` or ``./compliance``): a Modal
+    Volume store needs the Modal settings, and the local deployer needs a local store folder.
+    """
+    from credit_scorer.deploy.select import check_deployer
     from credit_scorer.integrations.jira import jira_settings
+    from credit_scorer.integrations.modal_settings import modal_settings
     from credit_scorer.integrations.slack import slack_settings
+    from credit_scorer.release.store import store_url
 
     jira_settings()
     slack_settings()
+    url = store_url(store)
+    modal_settings(store=url)
+    check_deployer(url)

@@ -19,7 +19,7 @@ from credit_scorer import data, evaluate, fairness, risk, train
 from credit_scorer.audit.thresholds import note_config_at_run_start
 from credit_scorer.config import DatasetSpec, FairnessPolicy, PolicyConfig, Thresholds, TrainingConfig
 from credit_scorer.data import DataQualityReport, DatasetInfo, SplitSizes
-from credit_scorer.deploy.local import LocalDeployer
+from credit_scorer.deploy.select import deployer_for
 from credit_scorer.documents import build as annex_inputs
 from credit_scorer.documents.collect import AnnexIvDocument
 from credit_scorer.errors import DatasetIntegrityError
@@ -404,7 +404,7 @@ def deploy_model(
     waivers = gate.validate_decision(
         gate_decision, release_candidate.checks, settings.people, settings.submitter, dev_mode
     )
-    deployer = LocalDeployer(store.local_path(workflow.DEPLOYMENTS_DIR))
+    deployer = deployer_for(store)
     record, deployment = workflow.deploy_release(
         store,
         tracker,
