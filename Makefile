@@ -3,6 +3,8 @@
 #   make test   lint, type-check and run the test suite
 # Both create or refresh .venv from the pinned requirements.lock first.
 
+# pytest-xdist worker processes for `make test` (TEST_WORKERS=0: the whole suite in one process)
+TEST_WORKERS ?= 2
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -34,7 +36,7 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

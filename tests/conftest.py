@@ -20,6 +20,11 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["ZENML_LOGGING_VERBOSITY"] = "WARN"
     os.environ["ZENML_ENABLE_RICH_TRACEBACK"] = "false"
     os.environ["AUTO_OPEN_DASHBOARD"] = "false"
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        # An xdist worker's __main__ has no file, from which ZenML would take its source root;
+        # give it an empty folder, as neutral as the folder of the pytest script it gets otherwise.
+        os.environ["ZENML_CUSTOM_SOURCE_ROOT"] = str(_ZENML_DIR / "source-root")
+        (_ZENML_DIR / "source-root").mkdir(exist_ok=True)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
