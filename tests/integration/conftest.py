@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,6 +13,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 PEOPLE = REPO / "conf" / "people.yaml"
+CLI = str(Path(sys.executable).with_name("credit-scorer"))
 
 DEMO = {
     "SUBMITTER": "Ada Lovelace",
@@ -68,3 +72,11 @@ def train_on_bundled_data(n_estimators: int, test_rows: int) -> tuple[Any, Any]:
     train_part, valid_part, test_part, _ = data.split_dataset(clean, spec, config)
     model = train.train_model(train_part, valid_part, spec, config)
     return model, test_part.head(test_rows).reset_index(drop=True)
+
+
+def cli(args: list[str], env: dict[str, str], timeout: int = 300) -> subprocess.CompletedProcess[str]:
+    """The real ``credit-scorer`` CLI in another process, with no terminal on stdin."""
+    full_env = {**os.environ, "COLUMNS": "200", **env}
+    return subprocess.run(
+        [CLI, *args], env=full_env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout
+    )

@@ -9,9 +9,6 @@ appears in output or in the compliance store.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,9 +22,8 @@ from credit_scorer.release.store import ComplianceStore
 
 from ..fake_jira import FakeJira
 from ..fake_slack import HOOK_PATH, Receiver
-from .conftest import gate_env
+from .conftest import cli, gate_env
 
-CLI = str(Path(sys.executable).with_name("credit-scorer"))
 TOKEN = "jira-api-token-Zq81x"
 BOT = "credit-scorer@bank.example"
 QUINN = "quinn@bank.example"
@@ -49,15 +45,6 @@ def jira_env(fake: FakeJira, token: str = TOKEN) -> dict[str, str]:
     }
 
 
-def cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [CLI, *args],
-        env={**os.environ, "COLUMNS": "200", **env},
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 @pytest.mark.parametrize("missing", [jira_mod.ENV_PROJECT, jira_mod.ENV_USER, jira_mod.ENV_TOKEN])

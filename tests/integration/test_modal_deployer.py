@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,11 +28,10 @@ from credit_scorer.release import records
 from credit_scorer.release.store import ComplianceStore
 
 from ..fake_modal import calls, install_fake_cli, stop_all
-from .conftest import gate_env, train_on_bundled_data
+from .conftest import cli, gate_env, train_on_bundled_data
 
 pytestmark = pytest.mark.integration
 
-CLI = str(Path(sys.executable).with_name("credit-scorer"))
 TOKEN_ID = "ak-fake-id-4711abcdef"
 TOKEN_SECRET = "as-fake-secret-0815ghijkl"
 RELEASE = "AI-REL-0badcafe"
@@ -187,15 +184,6 @@ def test_the_web_url_is_the_endpoint_not_the_dashboard() -> None:
     assert web_url("View Deployment: https://modal.com/apps/ws/main/deployed/x") is None
 
 
-def cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [CLI, *args],
-        env={**os.environ, "COLUMNS": "200", **env},
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
 
 
 def test_a_modal_run_without_a_token_stops_at_start_naming_it(modal_env: dict[str, str], store: Path) -> None:

@@ -22,11 +22,10 @@ from typer.testing import CliRunner
 
 from credit_scorer.cli import EXIT_REJECTED, EXIT_WAITING, app
 from credit_scorer.release.release_log import parse_rows
-from tests.integration.conftest import REPO, gate_env
+from tests.integration.conftest import CLI, REPO, cli, gate_env
 
 pytestmark = pytest.mark.integration
 
-CLI = str(Path(sys.executable).with_name("credit-scorer"))
 SCHEMA = json.loads((REPO / "schemas" / "approval_record.schema.json").read_text())
 FAST: list[str] = []  # default training: early stopping keeps it about 1 s
 
@@ -53,12 +52,6 @@ def ticket(store: Path, release_id: str) -> dict[str, Any]:
     return json.loads((store / "tickets" / f"{release_id}.json").read_text())  # type: ignore[no-any-return]
 
 
-def cli(args: list[str], env: dict[str, str], timeout: int = 240) -> subprocess.CompletedProcess[str]:
-    """The real CLI in another process, with no terminal on stdin."""
-    full_env = {**os.environ, "COLUMNS": "200", **env}
-    return subprocess.run(
-        [CLI, *args], env=full_env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout
-    )
 
 
 # ---------------------------------------------------------------------------
