@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +30,7 @@ from credit_scorer.release import records
 from credit_scorer.release.store import ComplianceStore
 
 from ..fake_modal import calls, install_fake_cli, stop_all
-from .conftest import cli, gate_env, train_on_bundled_data
+from .conftest import REPO, cli, gate_env, train_on_bundled_data
 
 pytestmark = pytest.mark.integration
 
@@ -211,3 +213,56 @@ def test_a_release_goes_live_on_modal_through_the_pipeline(modal_env: dict[str, 
     assert not health_ok(record.deployment_url, timeout=1.0)
     everything = result.stdout + result.stderr + listed.stdout + stopped.stdout + store_text(store)
     assert TOKEN_ID not in everything and TOKEN_SECRET not in everything
+
+
+def test_the_package_as_modal_ships_it_serves_the_release(
+    trained: tuple[train.TrainedModel, pd.DataFrame], model_file: Path, tmp_path: Path
+) -> None:
+    """The generated app adds the package with ``add_local_python_source``, whose default filter
+    (Modal's own ``NON_PYTHON_FILES``) leaves out every non-Python file: the YAML resources,
+    templates and data. The container side must serve a release from such a copy."""
+    from modal.file_pattern_matcher import NON_PYTHON_FILES
+
+    import credit_scorer
+
+    package = Path(credit_scorer.__file__).parent
+    shipped = tmp_path / "image" / "credit_scorer"
+    copied = 0
+    for path in package.rglob("*"):
+        relative = path.relative_to(package)
+        if path.is_file() and "__pycache__" not in relative.parts and not NON_PYTHON_FILES(relative):
+            (shipped / relative).parent.mkdir(parents=True, exist_ok=True)
+            (shipped / relative).write_bytes(path.read_bytes())
+            copied += 1
+    assert copied > 30 and not list(shipped.rglob("*.yaml"))
+    row = trained[1].iloc[0]
+    body = json.dumps({f: row[f].item() for f in trained[0].request_fields})
+    script = f"""
+import asyncio, hashlib, json, sys
+from pathlib import Path
+sys.path.insert(0, {str(shipped.parent)!r})
+import credit_scorer
+assert credit_scorer.__file__.startswith({str(shipped)!r}), credit_scorer.__file__
+from credit_scorer.deploy.modal_runtime import close_scoring_app, open_scoring_app
+model = Path({str(model_file)!r})
+app = open_scoring_app("{RELEASE}", hashlib.sha256(model.read_bytes()).hexdigest(), model,
+                       Path({str(REPO / "conf" / "reason_codes.yaml")!r}), Path({str(tmp_path / "volume")!r}),
+                       tokens_required=False, env={{"MODAL_TASK_ID": "ta-1"}})
+sent = []
+incoming = [{{"type": "http.request", "body": {body!r}.encode(), "more_body": False}}]
+async def receive():
+    return incoming.pop(0) if incoming else {{"type": "http.disconnect"}}
+async def send(message):
+    sent.append(message)
+scope = {{"type": "http", "method": "POST", "path": "/predict", "headers": [], "query_string": b""}}
+asyncio.run(app(scope, receive, send))
+close_scoring_app(app)
+print(sent[0]["status"], sent[1]["body"].decode())
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    status, answer = done.stdout.strip().split(" ", 1)
+    assert status == "200", answer
+    assert json.loads(answer)["release_id"] == RELEASE
+    [log] = (tmp_path / "volume" / "ta-1").glob("*.jsonl")
+    assert json.loads(log.read_text())["release_id"] == RELEASE
