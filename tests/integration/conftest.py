@@ -74,6 +74,25 @@ def train_on_bundled_data(n_estimators: int, test_rows: int) -> tuple[Any, Any]:
     return model, test_part.head(test_rows).reset_index(drop=True)
 
 
+# A module that trains its own small model defines ``trained`` (model, test rows); these follow from it.
+@pytest.fixture(scope="module")
+def model(trained: tuple[Any, Any]) -> Any:
+    return trained[0]
+
+
+@pytest.fixture(scope="module")
+def rows(trained: tuple[Any, Any]) -> Any:
+    return trained[1]
+
+
+@pytest.fixture(scope="module")
+def model_file(model: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The model saved as the store keeps it: ``<sha256>.json``."""
+    path = tmp_path_factory.mktemp("models") / f"{model.sha256}.json"
+    path.write_bytes(model.to_bytes())
+    return Path(path)
+
+
 def cli(args: list[str], env: dict[str, str], timeout: int = 300) -> subprocess.CompletedProcess[str]:
     """The real ``credit-scorer`` CLI in another process, with no terminal on stdin."""
     full_env = {**os.environ, "COLUMNS": "200", **env}

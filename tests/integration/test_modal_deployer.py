@@ -45,13 +45,6 @@ def trained() -> tuple[train.TrainedModel, pd.DataFrame]:
     return train_on_bundled_data(n_estimators=10, test_rows=5)
 
 
-@pytest.fixture(scope="module")
-def model_file(trained: tuple[train.TrainedModel, pd.DataFrame], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    model = trained[0]
-    path = tmp_path_factory.mktemp("models") / f"{model.sha256}.json"
-    path.write_bytes(model.to_bytes())
-    return path
-
 
 @pytest.fixture
 def modal_env(tmp_path: Path) -> Iterator[dict[str, str]]:

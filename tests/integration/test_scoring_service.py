@@ -48,22 +48,6 @@ def trained() -> tuple[train.TrainedModel, pd.DataFrame]:
     return train_on_bundled_data(n_estimators=40, test_rows=300)
 
 
-@pytest.fixture(scope="module")
-def model(trained: tuple[train.TrainedModel, pd.DataFrame]) -> train.TrainedModel:
-    return trained[0]
-
-
-@pytest.fixture(scope="module")
-def rows(trained: tuple[train.TrainedModel, pd.DataFrame]) -> pd.DataFrame:
-    return trained[1]
-
-
-@pytest.fixture(scope="module")
-def model_file(model: train.TrainedModel, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("model") / "model.json"
-    path.write_bytes(model.to_bytes())
-    return path
-
 
 @pytest.fixture
 def app(model_file: Path, tmp_path: Path) -> Iterator[FastAPI]:

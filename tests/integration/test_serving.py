@@ -48,22 +48,6 @@ def trained() -> tuple[train.TrainedModel, pd.DataFrame]:
     return train_on_bundled_data(n_estimators=20, test_rows=20)
 
 
-@pytest.fixture(scope="module")
-def model(trained: tuple[train.TrainedModel, pd.DataFrame]) -> train.TrainedModel:
-    return trained[0]
-
-
-@pytest.fixture(scope="module")
-def rows(trained: tuple[train.TrainedModel, pd.DataFrame]) -> pd.DataFrame:
-    return trained[1]
-
-
-@pytest.fixture(scope="module")
-def model_file(model: train.TrainedModel, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("models") / f"{model.sha256}.json"
-    path.write_bytes(model.to_bytes())
-    return path
-
 
 @pytest.fixture(scope="module")
 def app(model_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:

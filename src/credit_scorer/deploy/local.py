@@ -28,13 +28,15 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from credit_scorer.deploy.base import Deployment, DeploymentError, DeploymentStatus
-from credit_scorer.deploy.endpoint import RELEASE_ID_PATTERN as RELEASE_ID_PATTERN
-from credit_scorer.deploy.endpoint import check_model_file as _check_model_file
-from credit_scorer.deploy.endpoint import check_release_id as _check_release_id
-from credit_scorer.deploy.endpoint import health_ok as health_ok
-from credit_scorer.deploy.endpoint import http_json as http_json
-from credit_scorer.deploy.endpoint import missing_request_fields, model_mismatch
-from credit_scorer.deploy.endpoint import now_utc as _now
+from credit_scorer.deploy.endpoint import (
+    check_model_file,
+    check_release_id,
+    health_ok,
+    http_json,
+    missing_request_fields,
+    model_mismatch,
+    now_utc,
+)
 from credit_scorer.serving import TOKEN_FILE_ENV
 from credit_scorer.serving.reasons import reason_table_path
 
@@ -88,10 +90,10 @@ class LocalDeployer:
         Deploying a release that is already live with the same model (and port, if given)
         returns its existing deployment; with another model or port it raises.
         """
-        _check_release_id(release_id)
+        check_release_id(release_id)
         model_sha256 = model_sha256.strip().lower()
         model_path = Path(model_path).resolve()
-        _check_model_file(model_path, model_sha256)
+        check_model_file(model_path, model_sha256)
         if port is not None and not 0 < port < 65536:
             raise DeploymentError(f"port {port} is not a TCP port; pass 1-65535, or None to pick a free one")
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -123,7 +125,7 @@ class LocalDeployer:
 
     def stop(self, release_id: str) -> bool:
         """Stop the release's endpoint; False when none was running."""
-        _check_release_id(release_id)
+        check_release_id(release_id)
         with self._lock(release_id):
             deployment = self._read_state(release_id)
             if deployment is None:
@@ -166,7 +168,7 @@ class LocalDeployer:
 
     def get(self, release_id: str) -> Deployment | None:
         """The tracked deployment of a release, else None."""
-        _check_release_id(release_id)
+        check_release_id(release_id)
         return self._read_state(release_id)
 
     def decision_log_dir(self, release_id: str) -> Path:
@@ -236,7 +238,7 @@ class LocalDeployer:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         with open(log_path, "ab") as log:
             log_offset = log.tell()
-            stamp = _now()
+            stamp = now_utc()
             log.write(f"--- {stamp} deploy {release_id} on {HOST}:{port}: {' '.join(command)}\n".encode())
             log.flush()
             try:
