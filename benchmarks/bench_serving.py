@@ -159,9 +159,12 @@ def ensure_mlflow_venv() -> Path:
     mlflow = MLFLOW_VENV / "bin" / "mlflow"
     if not mlflow.exists():
         print(f"creating {MLFLOW_VENV} (MLflow for this benchmark only) ...", flush=True)
-        subprocess.run([sys.executable, "-m", "venv", str(MLFLOW_VENV)], check=True)
+        # Hashed lock, from the registry only, by .venv's uv (the same way the Makefile builds .venv).
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(MLFLOW_VENV)], check=True)
+        uv = Path(sys.executable).parent / "uv"
         subprocess.run(
-            [str(MLFLOW_VENV / "bin" / "pip"), "install", "--quiet", "-r", str(HERE / "requirements-mlflow.txt")],
+            [str(uv), "pip", "sync", "--quiet", "--python", str(MLFLOW_VENV / "bin" / "python"), "--require-hashes",
+             "--no-build", str(HERE / "requirements-mlflow.txt")],
             check=True,
         )
     return mlflow

@@ -912,9 +912,9 @@ def console_command(
     from credit_scorer.console.app import ConsoleSettings, create_console
     from credit_scorer.console.users import load_credentials, users_file
     from credit_scorer.deploy.local import port_is_free
-    from credit_scorer.pipelines.run import ensure_zenml_store
     from credit_scorer.release.identity import load_people
     from credit_scorer.release.store import store_url
+    from credit_scorer.zenml_state import ensure_zenml_store
 
     if not 0 < port < 65536:
         raise _fail(f"--port {port} is not a TCP port (1-65535)", 2)

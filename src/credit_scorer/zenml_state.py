@@ -6,6 +6,7 @@ at import time. Variables already set by the user win.
 
 from __future__ import annotations
 
+import fcntl
 import os
 from pathlib import Path
 
@@ -25,3 +26,20 @@ def use_project_zenml_state(base: Path | None = None, *, quiet: bool = True) -> 
     if quiet:
         os.environ.setdefault("ZENML_LOGGING_VERBOSITY", "CRITICAL")
     return Path(os.environ["ZENML_CONFIG_PATH"])
+
+
+def ensure_zenml_store() -> None:
+    """Create or migrate ZenML's store under a file lock, so concurrent first runs don't race.
+
+    ZenML is imported here, not at module import, so commands that never touch ZenML stay fast.
+    """
+    from zenml.client import Client
+
+    config = Path(os.environ.get("ZENML_CONFIG_PATH", constants.ZENML_STATE_DIR))
+    config.mkdir(parents=True, exist_ok=True)
+    with open(config / ".credit-scorer-init.lock", "a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            Client().active_stack_model  # noqa: B018 - initialises the store and the default stack
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)

@@ -62,7 +62,7 @@ def spec(**overrides: object) -> ModalAppSpec:
 
 def lock_lines() -> dict[str, str]:
     """requirements.lock as {lower-case name with '-': 'name==version' line}, parsed here independently."""
-    lines = [line.strip() for line in LOCK.read_text().splitlines() if "==" in line]
+    lines = [line.split(";")[0].rstrip("\\ ").strip() for line in LOCK.read_text().splitlines() if "==" in line]
     return {line.split("==")[0].lower().replace("_", "-").replace(".", "-"): line for line in lines}
 
 

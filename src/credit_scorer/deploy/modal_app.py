@@ -90,7 +90,8 @@ def lock_pins(lock: Path) -> dict[str, str]:
     """``name==version`` lines of a lock file, by canonical name."""
     pins: dict[str, str] = {}
     for line in lock.read_text(encoding="utf-8").splitlines():
-        line = line.split("#", 1)[0].strip()
+        # "name==version \" (hashes follow), optionally "name==version ; marker \"
+        line = line.split("#", 1)[0].split(";", 1)[0].rstrip("\\ ").strip()
         if "==" in line and not line.startswith("-"):
             name, version = line.split("==", 1)
             pins[canonicalize_name(name.split("[", 1)[0])] = version.strip()

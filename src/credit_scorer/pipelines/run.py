@@ -15,13 +15,14 @@ from credit_scorer.data import DataQualityReport, DatasetInfo, SplitSizes
 from credit_scorer.documents.inputs import AnnexIvInputs, ProviderFacts
 from credit_scorer.evaluate import Evaluation
 from credit_scorer.fairness import FairnessReport
+from credit_scorer.model import TrainedModel
 from credit_scorer.pipelines.training import training_pipeline
 from credit_scorer.release.gate import WAIT_CONDITION, GateDecision
 from credit_scorer.release.records import ApprovalRecord
 from credit_scorer.release.settings import ReleaseSettings
 from credit_scorer.release.workflow import ReleaseCandidate
 from credit_scorer.risk import RiskAssessment, RiskRegister
-from credit_scorer.train import TrainedModel
+from credit_scorer.zenml_state import ensure_zenml_store
 
 
 class RunResult(BaseModel):
@@ -109,22 +110,6 @@ def latest_run_id() -> UUID | None:
     """ID of the newest training run, if any."""
     runs = Client().list_pipeline_runs(pipeline_name=training_pipeline.name, sort_by="desc:created", size=1)
     return runs.items[0].id if runs.items else None
-
-
-def ensure_zenml_store() -> None:
-    """Create or migrate ZenML's local store under a file lock, so concurrent first runs don't race."""
-    import fcntl
-    import os
-    from pathlib import Path
-
-    config = Path(os.environ.get("ZENML_CONFIG_PATH", ".zenml-state"))
-    config.mkdir(parents=True, exist_ok=True)
-    with open(config / ".credit-scorer-init.lock", "a+b") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            Client().active_stack_model  # noqa: B018 - initialises the store and the default stack
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def run_training(
