@@ -26,6 +26,8 @@ from credit_scorer.errors import DatasetIntegrityError
 from credit_scorer.evaluate import Evaluation
 from credit_scorer.fairness import FairnessReport
 from credit_scorer.integrations.tickets import TicketTracker, release_key, tracker_for
+from credit_scorer.model import TrainedModel
+from credit_scorer.pipelines.materializers import TABLE_MATERIALIZER
 from credit_scorer.release import gate, terminal, workflow
 from credit_scorer.release.records import ApprovalRecord, TesterSignoff, iso_utc, utc_now
 from credit_scorer.release.release_log import read_rows
@@ -33,11 +35,11 @@ from credit_scorer.release.settings import ReleaseSettings
 from credit_scorer.release.store import ComplianceStore
 from credit_scorer.release.workflow import ReleaseCandidate
 from credit_scorer.risk import RiskAssessment, RiskRegister
-from credit_scorer.train import TrainedModel
 
-step = partial(step, enable_artifact_visualization=False)
-"""Steps skip ZenML's HTML previews of artifacts: they cost seconds per table and the
-documents this product generates show what a reviewer needs."""
+step = partial(step, enable_artifact_visualization=False, enable_artifact_metadata=False)
+"""Steps skip ZenML's HTML previews and automatic metadata of artifacts: they cost seconds per run,
+nothing reads them, and the documents this product generates show what a reviewer needs (the
+figures a run page shows are logged explicitly with ``log_metadata``)."""
 
 
 def _log_to_run(metadata: dict[str, Any]) -> None:
@@ -54,7 +56,7 @@ def load_data(spec: DatasetSpec) -> Annotated[DatasetInfo, "dataset_info"]:
     return info
 
 
-@step()
+@step(output_materializers={"clean_data": TABLE_MATERIALIZER})
 def validate_data(
     spec: DatasetSpec, dataset_info: DatasetInfo
 ) -> tuple[Annotated[pd.DataFrame, "clean_data"], Annotated[DataQualityReport, "data_quality"]]:
@@ -79,7 +81,7 @@ def validate_data(
     return clean, quality
 
 
-@step()
+@step(output_materializers=dict.fromkeys(("train_split", "validation_split", "test_split"), TABLE_MATERIALIZER))
 def split_data(
     clean_data: pd.DataFrame, spec: DatasetSpec, training: TrainingConfig
 ) -> tuple[
