@@ -23,7 +23,7 @@ from sklearn.metrics import (
 
 from credit_scorer.config import DatasetSpec
 from credit_scorer.data import default_labels
-from credit_scorer.train import TrainedModel
+from credit_scorer.model import TrainedModel
 
 CALIBRATION_BINS = 10
 

@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict
 
 from credit_scorer.config import DatasetSpec, FairnessPolicy, ProtectedAttribute
 from credit_scorer.data import default_labels
-from credit_scorer.train import TrainedModel
+from credit_scorer.model import TrainedModel
 
 FAVOURABLE_OUTCOME = "approved (predicted non-default)"
 

@@ -20,7 +20,7 @@ from credit_scorer.data import DataQualityReport
 from credit_scorer.errors import ConfigError, RiskInputError
 from credit_scorer.evaluate import Evaluation
 from credit_scorer.fairness import FairnessReport
-from credit_scorer.train import TrainedModel
+from credit_scorer.model import TrainedModel
 
 RiskLevel = Literal["low", "medium", "high"]
 

@@ -20,12 +20,12 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from credit_scorer import train
 from credit_scorer.deploy.base import DeploymentError
 from credit_scorer.deploy.endpoint import health_ok
 from credit_scorer.deploy.modal_app import app_name
 from credit_scorer.deploy.modal_deployer import MASK, ModalDeployer, web_url
 from credit_scorer.deploy.select import deployer_for
+from credit_scorer.model import TrainedModel
 from credit_scorer.release import records
 from credit_scorer.release.store import ComplianceStore
 
@@ -41,7 +41,7 @@ NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 @pytest.fixture(scope="module")
-def trained() -> tuple[train.TrainedModel, pd.DataFrame]:
+def trained() -> tuple[TrainedModel, pd.DataFrame]:
     return train_on_bundled_data(n_estimators=10, test_rows=5)
 
 
@@ -99,7 +99,7 @@ def store_text(folder: Path) -> str:
 def test_deploy_lists_and_stops_a_release_through_the_modal_cli(
     deployer: ModalDeployer,
     model_file: Path,
-    trained: tuple[train.TrainedModel, pd.DataFrame],
+    trained: tuple[TrainedModel, pd.DataFrame],
     modal_env: dict[str, str],
     tmp_path: Path,
 ) -> None:
@@ -140,7 +140,7 @@ def test_deploy_lists_and_stops_a_release_through_the_modal_cli(
 def test_a_failed_deploy_shows_the_output_with_the_token_masked(
     deployer: ModalDeployer,
     model_file: Path,
-    trained: tuple[train.TrainedModel, pd.DataFrame],
+    trained: tuple[TrainedModel, pd.DataFrame],
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
@@ -157,7 +157,7 @@ def test_a_failed_deploy_shows_the_output_with_the_token_masked(
 def test_an_app_serving_another_release_is_stopped_and_not_recorded(
     deployer: ModalDeployer,
     model_file: Path,
-    trained: tuple[train.TrainedModel, pd.DataFrame],
+    trained: tuple[TrainedModel, pd.DataFrame],
     modal_env: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -209,7 +209,7 @@ def test_a_release_goes_live_on_modal_through_the_pipeline(modal_env: dict[str, 
 
 
 def test_the_package_as_modal_ships_it_serves_the_release(
-    trained: tuple[train.TrainedModel, pd.DataFrame], model_file: Path, tmp_path: Path
+    trained: tuple[TrainedModel, pd.DataFrame], model_file: Path, tmp_path: Path
 ) -> None:
     """The generated app adds the package with ``add_local_python_source``, whose default filter
     (Modal's own ``NON_PYTHON_FILES``) leaves out every non-Python file: the YAML resources,

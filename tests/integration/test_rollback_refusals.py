@@ -24,6 +24,7 @@ from credit_scorer.config import load_dataset_spec, load_policy, training_config
 from credit_scorer.deploy.base import Deployment
 from credit_scorer.deploy.local import LocalDeployer
 from credit_scorer.integrations.tickets import ROLLED_BACK, LocalTicketTracker, release_key
+from credit_scorer.model import TrainedModel
 from credit_scorer.release import gate, records, release_log, workflow
 from credit_scorer.release.identity import IdentityError, People, load_people
 from credit_scorer.release.records import iso_utc, utc_now
@@ -47,7 +48,7 @@ NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 class Built:
     """A trained model and the release candidate the gate sees for it."""
 
-    model: train.TrainedModel
+    model: TrainedModel
     candidate: workflow.ReleaseCandidate
 
 

@@ -27,9 +27,9 @@ import pytest
 import yaml
 from fastapi import FastAPI
 
-from credit_scorer import train
 from credit_scorer.deploy.local import free_port
 from credit_scorer.errors import ConfigError
+from credit_scorer.model import TrainedModel, model_matrix
 from credit_scorer.serving.app import create_app
 from credit_scorer.serving.decision_log import LOG_NAME
 from credit_scorer.serving.fast_predict import SingleRowPredictor
@@ -43,7 +43,7 @@ NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 @pytest.fixture(scope="module")
-def trained() -> tuple[train.TrainedModel, pd.DataFrame]:
+def trained() -> tuple[TrainedModel, pd.DataFrame]:
     """A 40-tree model on the bundled data, and 300 rows of its test split."""
     return train_on_bundled_data(n_estimators=40, test_rows=300)
 
@@ -56,7 +56,7 @@ def app(model_file: Path, tmp_path: Path) -> Iterator[FastAPI]:
     scoring.state.decision_log.close()
 
 
-def body_of(model: train.TrainedModel, rows: pd.DataFrame, i: int) -> dict[str, Any]:
+def body_of(model: TrainedModel, rows: pd.DataFrame, i: int) -> dict[str, Any]:
     return {f: rows[f].to_numpy()[i].item() for f in model.request_fields}
 
 
@@ -71,11 +71,11 @@ def log_lines(folder: Path) -> list[dict[str, Any]]:
     return lines
 
 
-def expected_reasons(model: train.TrainedModel, rows: pd.DataFrame, i: int) -> list[str]:
+def expected_reasons(model: TrainedModel, rows: pd.DataFrame, i: int) -> list[str]:
     """Codes of the (at most four) largest positive contributions, from LightGBM and the YAML table directly."""
     table = yaml.safe_load(TABLE.read_text())["reasons"]
     booster = lgb.Booster(model_str=model.booster)
-    matrix = train.model_matrix(rows.iloc[[i]], model.input_columns, model.derived_features)
+    matrix = model_matrix(rows.iloc[[i]], model.input_columns, model.derived_features)
     contributions = booster.predict(matrix, pred_contrib=True)[0][:-1]
     ranked = sorted((c, name) for c, name in zip(contributions, model.feature_names, strict=True) if c > 0)[::-1][:4]
     return [table[name]["code"] for _, name in ranked]
@@ -85,7 +85,7 @@ def expected_reasons(model: train.TrainedModel, rows: pd.DataFrame, i: int) -> l
 # Scoring and reasons
 # ---------------------------------------------------------------------------
 def test_declines_carry_up_to_four_reasons_ranked_by_contribution(
-    app: FastAPI, model: train.TrainedModel, rows: pd.DataFrame
+    app: FastAPI, model: TrainedModel, rows: pd.DataFrame
 ) -> None:
     proba = model.predict_default_proba(rows)
     declined = [i for i in range(len(rows)) if proba[i] >= model.decision_threshold]
@@ -109,9 +109,9 @@ def test_declines_carry_up_to_four_reasons_ranked_by_contribution(
     assert answer["decision"] == "approve" and answer["reasons"] == []
 
 
-def test_fast_single_row_predictions_equal_the_booster(model: train.TrainedModel, rows: pd.DataFrame) -> None:
+def test_fast_single_row_predictions_equal_the_booster(model: TrainedModel, rows: pd.DataFrame) -> None:
     booster = lgb.Booster(model_str=model.booster)
-    matrix = train.model_matrix(rows, model.input_columns, model.derived_features)
+    matrix = model_matrix(rows, model.input_columns, model.derived_features)
     fast, contrib = SingleRowPredictor(booster), SingleRowPredictor(booster, contributions=True)
     expected = booster.predict(matrix)
     expected_contrib = booster.predict(matrix, pred_contrib=True)
@@ -121,7 +121,7 @@ def test_fast_single_row_predictions_equal_the_booster(model: train.TrainedModel
 
 
 def test_batch_scores_in_order_and_equals_single_requests(
-    app: FastAPI, model: train.TrainedModel, rows: pd.DataFrame
+    app: FastAPI, model: TrainedModel, rows: pd.DataFrame
 ) -> None:
     applicants = [body_of(model, rows, i) for i in range(200)]
     status, answer = post(app, "/predict/batch", {"applicants": applicants})
@@ -136,13 +136,13 @@ def test_batch_scores_in_order_and_equals_single_requests(
         assert [r["code"] for r in results[i]["reasons"]] == [r["code"] for r in single["reasons"]]
 
 
-def compact(model: train.TrainedModel, rows: pd.DataFrame, index: range) -> dict[str, Any]:
+def compact(model: TrainedModel, rows: pd.DataFrame, index: range) -> dict[str, Any]:
     fields = list(model.request_fields)
     return {"columns": fields, "rows": [[rows[f].to_numpy()[i].item() for f in fields] for i in index]}
 
 
 def test_the_compact_batch_form_scores_like_the_applicants_form(
-    app: FastAPI, model: train.TrainedModel, rows: pd.DataFrame
+    app: FastAPI, model: TrainedModel, rows: pd.DataFrame
 ) -> None:
     by_objects = post(app, "/predict/batch", {"applicants": [body_of(model, rows, i) for i in range(120)]})[1]
     status, by_rows = post(app, "/predict/batch", compact(model, rows, range(120)))
@@ -166,7 +166,7 @@ def test_the_compact_batch_form_scores_like_the_applicants_form(
     ],
 )
 def test_the_compact_form_names_the_row_and_field_at_fault(
-    app: FastAPI, model: train.TrainedModel, rows: pd.DataFrame, edit: Any, loc: list[str], fragment: str
+    app: FastAPI, model: TrainedModel, rows: pd.DataFrame, edit: Any, loc: list[str], fragment: str
 ) -> None:
     body = compact(model, rows, range(6))
     assert len(body["columns"]) == 19 and body["columns"][1] == "PAY_0"
@@ -190,7 +190,7 @@ def test_the_compact_form_names_the_row_and_field_at_fault(
     ],
 )
 def test_values_outside_the_dataset_spec_are_a_422_per_field(
-    app: FastAPI, model: train.TrainedModel, rows: pd.DataFrame, change: dict[str, Any], loc: list[str], fragment: str
+    app: FastAPI, model: TrainedModel, rows: pd.DataFrame, change: dict[str, Any], loc: list[str], fragment: str
 ) -> None:
     status, answer = post(app, "/predict", {**body_of(model, rows, 0), **change})
     assert status == 422
@@ -225,7 +225,7 @@ def test_malformed_batches_are_a_422(app: FastAPI, payload: object, fragment: st
 
 
 def test_an_oversized_batch_is_refused_naming_the_limit(
-    model_file: Path, model: train.TrainedModel, rows: pd.DataFrame, tmp_path: Path
+    model_file: Path, model: TrainedModel, rows: pd.DataFrame, tmp_path: Path
 ) -> None:
     small = create_app(model_file, "AI-REL-5c0e1234", decision_log_dir=tmp_path, reason_codes=TABLE, max_batch_rows=3)
     status, answer = post(small, "/predict/batch", {"applicants": [body_of(model, rows, 0)] * 4})
@@ -246,7 +246,7 @@ def test_a_reason_table_missing_a_model_feature_stops_the_service(model_file: Pa
         create_app(model_file, "AI-REL-5c0e1234", decision_log_dir=tmp_path / "log", reason_codes=short)
 
 
-def test_model_health_and_openapi_describe_the_service(app: FastAPI, model: train.TrainedModel) -> None:
+def test_model_health_and_openapi_describe_the_service(app: FastAPI, model: TrainedModel) -> None:
     status, info = asgi(app, "GET", "/model")
     assert status == 200
     assert info["model_sha256"] == model.sha256
@@ -267,7 +267,7 @@ def test_model_health_and_openapi_describe_the_service(app: FastAPI, model: trai
 # Bearer tokens
 # ---------------------------------------------------------------------------
 def test_bearer_token_guards_the_predict_routes_only(
-    model_file: Path, model: train.TrainedModel, rows: pd.DataFrame, tmp_path: Path
+    model_file: Path, model: TrainedModel, rows: pd.DataFrame, tmp_path: Path
 ) -> None:
     token = "s3cret-token-0123456789"
     guarded = create_app(
@@ -291,7 +291,7 @@ def test_bearer_token_guards_the_predict_routes_only(
 # The decision log
 # ---------------------------------------------------------------------------
 def test_every_decision_is_logged_with_its_input_hash(
-    model_file: Path, model: train.TrainedModel, rows: pd.DataFrame, tmp_path: Path
+    model_file: Path, model: TrainedModel, rows: pd.DataFrame, tmp_path: Path
 ) -> None:
     scoring = create_app(model_file, "AI-REL-5c0e1234", decision_log_dir=tmp_path, reason_codes=TABLE)
     answers = [post(scoring, "/predict", body_of(model, rows, i))[1] for i in range(30)]
@@ -321,7 +321,7 @@ def test_every_decision_is_logged_with_its_input_hash(
 
 
 def test_the_log_rotates_by_size_and_loses_nothing(
-    model_file: Path, model: train.TrainedModel, rows: pd.DataFrame, tmp_path: Path
+    model_file: Path, model: TrainedModel, rows: pd.DataFrame, tmp_path: Path
 ) -> None:
     scoring = create_app(
         model_file, "AI-REL-5c0e1234", decision_log_dir=tmp_path, reason_codes=TABLE, log_max_bytes=4096
@@ -336,7 +336,7 @@ def test_the_log_rotates_by_size_and_loses_nothing(
 
 
 def test_no_decision_when_the_log_cannot_be_written(
-    app: FastAPI, model: train.TrainedModel, rows: pd.DataFrame
+    app: FastAPI, model: TrainedModel, rows: pd.DataFrame
 ) -> None:
     log = app.state.decision_log
     log._handle.close()  # the disk went away under the writer
@@ -425,7 +425,7 @@ def test_schemathesis_finds_no_server_error(server: tuple[str, Path, Any], mode:
 
 
 def test_sigterm_flushes_every_logged_decision(
-    server: tuple[str, Path, Any], model: train.TrainedModel, rows: pd.DataFrame
+    server: tuple[str, Path, Any], model: TrainedModel, rows: pd.DataFrame
 ) -> None:
     url, folder, process = server
     before = len(log_lines(folder))
@@ -452,7 +452,7 @@ def test_the_packaged_reason_table_is_the_one_in_conf() -> None:
 
 
 def test_a_model_file_from_before_input_contracts_still_serves_with_type_checks(
-    model: train.TrainedModel, rows: pd.DataFrame, tmp_path: Path
+    model: TrainedModel, rows: pd.DataFrame, tmp_path: Path
 ) -> None:
     """Rolling back to a release approved before models carried their input contract keeps working."""
     old = tmp_path / "old.json"

@@ -27,9 +27,9 @@ import pandas as pd
 import pytest
 from fastapi import FastAPI
 
-from credit_scorer import train
 from credit_scorer.deploy.base import Deployment, DeploymentError
 from credit_scorer.deploy.local import LocalDeployer
+from credit_scorer.model import TrainedModel
 from credit_scorer.serving.app import ModelLoadError, create_app
 
 from .conftest import train_on_bundled_data
@@ -43,7 +43,7 @@ NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 # Fixtures and helpers
 # ---------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def trained() -> tuple[train.TrainedModel, pd.DataFrame]:
+def trained() -> tuple[TrainedModel, pd.DataFrame]:
     """A 20-tree model on the bundled data, and its test split."""
     return train_on_bundled_data(n_estimators=20, test_rows=20)
 
@@ -56,7 +56,7 @@ def app(model_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     scoring.state.decision_log.close()
 
 
-def applicant(model: train.TrainedModel, rows: pd.DataFrame, i: int) -> dict[str, Any]:
+def applicant(model: TrainedModel, rows: pd.DataFrame, i: int) -> dict[str, Any]:
     """Row ``i`` as a /predict body: every input column, as JSON numbers."""
     return {c: rows[c].to_numpy()[i].item() for c in model.input_columns}
 
@@ -151,7 +151,7 @@ def deployer(tmp_path: Path) -> Iterator[LocalDeployer]:
 # ---------------------------------------------------------------------------
 # The app, in-process
 # ---------------------------------------------------------------------------
-def test_health_and_model_report_the_served_version(app: FastAPI, model: train.TrainedModel) -> None:
+def test_health_and_model_report_the_served_version(app: FastAPI, model: TrainedModel) -> None:
     assert asgi(app, "GET", "/health") == (200, {"status": "ok", "decision_log": "ok"})
     status, info = asgi(app, "GET", "/model")
     assert status == 200
@@ -162,7 +162,7 @@ def test_health_and_model_report_the_served_version(app: FastAPI, model: train.T
     assert info["features"] == model.feature_names
 
 
-def test_predict_equals_the_trained_model(app: FastAPI, model: train.TrainedModel, rows: pd.DataFrame) -> None:
+def test_predict_equals_the_trained_model(app: FastAPI, model: TrainedModel, rows: pd.DataFrame) -> None:
     expected = model.predict_default_proba(rows)
     for i in range(len(rows)):
         status, answer = asgi(app, "POST", "/predict", json.dumps(applicant(model, rows, i)).encode())
@@ -174,7 +174,7 @@ def test_predict_equals_the_trained_model(app: FastAPI, model: train.TrainedMode
 
 
 def test_decision_flips_at_the_threshold(
-    app: FastAPI, model: train.TrainedModel, rows: pd.DataFrame, tmp_path: Path
+    app: FastAPI, model: TrainedModel, rows: pd.DataFrame, tmp_path: Path
 ) -> None:
     body = json.dumps(applicant(model, rows, 0)).encode()
     proba = asgi(app, "POST", "/predict", body)[1]["probability_of_default"]
@@ -211,7 +211,7 @@ def test_decision_flips_at_the_threshold(
     ],
 )
 def test_bad_field_is_a_422_naming_the_field(
-    app: FastAPI, model: train.TrainedModel, rows: pd.DataFrame, value: str, fragment: str
+    app: FastAPI, model: TrainedModel, rows: pd.DataFrame, value: str, fragment: str
 ) -> None:
     field = model.input_columns[3]
     status, answer = asgi(app, "POST", "/predict", with_literal(applicant(model, rows, 0), field, value))
@@ -232,13 +232,13 @@ def test_malformed_body_is_a_422(app: FastAPI, raw: bytes, fragment: str) -> Non
     assert fragment in answer["detail"][0]["msg"]
 
 
-def test_every_missing_field_is_listed(app: FastAPI, model: train.TrainedModel) -> None:
+def test_every_missing_field_is_listed(app: FastAPI, model: TrainedModel) -> None:
     status, answer = asgi(app, "POST", "/predict", b"{}")
     assert status == 422
     assert [e["loc"][1] for e in answer["detail"]] == model.input_columns
 
 
-def test_app_refuses_a_missing_or_corrupt_model_file(model: train.TrainedModel, tmp_path: Path) -> None:
+def test_app_refuses_a_missing_or_corrupt_model_file(model: TrainedModel, tmp_path: Path) -> None:
     logs = tmp_path / "log"
     with pytest.raises(ModelLoadError, match="does not exist"):
         create_app(tmp_path / "absent.json", "rel-test", decision_log_dir=logs)
@@ -260,7 +260,7 @@ def test_app_refuses_a_missing_or_corrupt_model_file(model: train.TrainedModel, 
 # The local deployer, with real processes
 # ---------------------------------------------------------------------------
 def test_deploy_outlives_its_caller_then_stops(
-    deployer: LocalDeployer, model: train.TrainedModel, rows: pd.DataFrame, model_file: Path
+    deployer: LocalDeployer, model: TrainedModel, rows: pd.DataFrame, model_file: Path
 ) -> None:
     # Deploy from a separate Python process that exits: the server must keep running.
     script = (
@@ -307,7 +307,7 @@ def test_deploy_outlives_its_caller_then_stops(
 
 
 def test_deploy_in_process_on_a_given_port(
-    deployer: LocalDeployer, model: train.TrainedModel, model_file: Path
+    deployer: LocalDeployer, model: TrainedModel, model_file: Path
 ) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -322,7 +322,7 @@ def test_deploy_in_process_on_a_given_port(
     assert deployer.list() == []
 
 
-def test_busy_port_is_refused_by_number(deployer: LocalDeployer, model: train.TrainedModel, model_file: Path) -> None:
+def test_busy_port_is_refused_by_number(deployer: LocalDeployer, model: TrainedModel, model_file: Path) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
@@ -360,7 +360,7 @@ def test_wrong_sha_or_missing_file_is_refused_before_starting(
     assert list(deployer.state_dir.glob("*.json")) == []
 
 
-def test_stop_never_signals_a_reused_pid(deployer: LocalDeployer, model: train.TrainedModel) -> None:
+def test_stop_never_signals_a_reused_pid(deployer: LocalDeployer, model: TrainedModel) -> None:
     stranger = subprocess.Popen(["sleep", "30"], start_new_session=True)
     try:
         record = Deployment(
@@ -384,7 +384,7 @@ def test_stop_never_signals_a_reused_pid(deployer: LocalDeployer, model: train.T
         stranger.wait()
 
 
-def test_probabilities_are_finite_at_the_edges_of_every_valid_range(app: FastAPI, model: train.TrainedModel) -> None:
+def test_probabilities_are_finite_at_the_edges_of_every_valid_range(app: FastAPI, model: TrainedModel) -> None:
     assert model.input_contract is not None
     lowest = {r.name: (r.codes[0] if r.codes else r.min) for r in model.input_contract.fields}
     highest = {r.name: (r.codes[-1] if r.codes else r.max) for r in model.input_contract.fields}

@@ -8,6 +8,7 @@ import pytest
 
 from credit_scorer import checks, data, evaluate, fairness, risk, train
 from credit_scorer.config import load_dataset_spec, load_policy, training_config
+from credit_scorer.model import TrainedModel
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +20,7 @@ def splits() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, data.DataQuality
     return train_part, valid_part, test_part, quality
 
 
-def _gate(model: train.TrainedModel, test: pd.DataFrame, quality: data.DataQualityReport) -> checks.ThresholdChecks:
+def _gate(model: TrainedModel, test: pd.DataFrame, quality: data.DataQualityReport) -> checks.ThresholdChecks:
     spec = load_dataset_spec()
     policy = load_policy()
     ev = evaluate.evaluate_model(model, test, spec)

@@ -16,10 +16,10 @@ from credit_scorer.documents.collect import installed_packages, python_and_platf
 from credit_scorer.documents.inputs import AnnexIvInputs, TestPredictions
 from credit_scorer.evaluate import Evaluation
 from credit_scorer.fairness import FairnessReport, group_labels, group_order
+from credit_scorer.model import TrainedModel
 from credit_scorer.release.release_log import ReleaseLogRow
 from credit_scorer.release.settings import ReleaseSettings
 from credit_scorer.risk import RiskAssessment
-from credit_scorer.train import TrainedModel
 
 
 def build_inputs(

@@ -32,10 +32,10 @@ from pydantic import ValidationError
 
 from credit_scorer.contract import FieldRule, InputContract, error
 from credit_scorer.errors import CreditScorerError
+from credit_scorer.model import TrainedModel
 from credit_scorer.serving.decision_log import Batch, DecisionLog
 from credit_scorer.serving.fast_predict import SingleRowPredictor
 from credit_scorer.serving.reasons import ReasonCoder, load_reason_table, reason_table_path
-from credit_scorer.train import TrainedModel
 
 Reasons = list[list[dict[str, object]]]
 Answer = tuple[int, bytes, dict[str, str]]
