@@ -330,8 +330,9 @@ def test_the_log_rotates_by_size_and_loses_nothing(
         post(scoring, "/predict/batch", {"applicants": [body_of(model, rows, i) for i in range(40)]})
     scoring.state.decision_log.close()
     files = sorted(tmp_path.glob("*.jsonl"))
-    assert len(files) > 5 and (tmp_path / LOG_NAME).exists()
+    assert len(files) > 5 and not (tmp_path / LOG_NAME).exists()  # shutdown renamed the live file too
     assert all(f.stat().st_size <= 4096 + 40 * 400 for f in files)
+    assert all(f.with_name(f.name + ".seal.json").exists() for f in files)
     assert len(log_lines(tmp_path)) == 400
 
 
@@ -339,17 +340,22 @@ def test_no_decision_when_the_log_cannot_be_written(
     app: FastAPI, model: TrainedModel, rows: pd.DataFrame
 ) -> None:
     log = app.state.decision_log
-    log._handle.close()  # the disk went away under the writer
-    post(app, "/predict", body_of(model, rows, 0))
-    deadline = time.monotonic() + 5
-    while log.healthy and time.monotonic() < deadline:
-        time.sleep(0.01)
-    status, answer = post(app, "/predict", body_of(model, rows, 1))
-    assert status == 503 and "decision log" in answer["detail"]
-    assert asgi(app, "GET", "/health") == (503, {"status": "degraded", "decision_log": "failed"})
-    with pytest.raises(RuntimeError, match="decision log writer failed"):
+    full, saved = os.open("/dev/full", os.O_WRONLY), os.dup(log._fd)
+    os.dup2(full, log._fd)  # the disk fills up under the log: every write() fails with ENOSPC
+    try:
+        for i in range(2):  # the decision whose line cannot be written is not answered, nor any after it
+            status, answer = post(app, "/predict", body_of(model, rows, i))
+            assert status == 503 and "decision log" in answer["detail"]
+        status, answer = post(app, "/predict/batch", {"applicants": [body_of(model, rows, 0)]})
+        assert status == 503
+        assert asgi(app, "GET", "/health") == (503, {"status": "degraded", "decision_log": "failed", "active": True})
+    finally:
+        os.dup2(saved, log._fd)
+        os.close(saved)
+        os.close(full)
+    with pytest.raises(RuntimeError, match=r"decision log failed.*No space left"):
         log.close()
-    log._error = None  # let the fixture's close() pass
+    assert log_lines(log.folder) == []
 
 
 # ---------------------------------------------------------------------------

@@ -152,7 +152,7 @@ def deployer(tmp_path: Path) -> Iterator[LocalDeployer]:
 # The app, in-process
 # ---------------------------------------------------------------------------
 def test_health_and_model_report_the_served_version(app: FastAPI, model: TrainedModel) -> None:
-    assert asgi(app, "GET", "/health") == (200, {"status": "ok", "decision_log": "ok"})
+    assert asgi(app, "GET", "/health") == (200, {"status": "ok", "decision_log": "ok", "active": True})
     status, info = asgi(app, "GET", "/model")
     assert status == 200
     assert info["release_id"] == "rel-test"
@@ -160,6 +160,7 @@ def test_health_and_model_report_the_served_version(app: FastAPI, model: Trained
     assert info["decision_threshold"] == model.decision_threshold
     assert info["features"] == [*model.input_columns, *(f.name for f in model.derived_features)]
     assert info["features"] == model.feature_names
+    assert info["active"] is True  # no activation ledger: active at once
 
 
 def test_predict_equals_the_trained_model(app: FastAPI, model: TrainedModel, rows: pd.DataFrame) -> None:

@@ -1,18 +1,34 @@
 """Run the scoring service.
 
     python -m credit_scorer.serving --model PATH --release-id ID --port N --decision-log DIR
-
+        [--activation-ledger FILE --activation-token TOKEN [--activation-timeout SECONDS]]
 
 One uvicorn worker, log level warning. SIGTERM and SIGINT shut the server down gracefully
-(in-flight requests finish), then the decision log is drained, flushed and fsynced, and
-the process exits 0. Exit codes: 0 stopped by a signal, 2 bad arguments, model file,
-reason-code table or token file, 3 the server could not start (e.g. the port is in use),
-4 the decision log could not be flushed.
+(in-flight requests finish), then the decision log is synced and its live file renamed to
+a sealed segment, and the process exits 0.
+
+Activation (``--activation-ledger FILE --activation-token TOKEN``, both or neither): the
+server starts *inactive* — ``/predict`` and ``/predict/batch`` answer 503 ("release <id> is
+not active yet: its approval has not been recorded") and log nothing, ``/health`` and
+``/model`` say ``"active": false`` — until a complete line of FILE (JSON lines, only ever
+appended to; read every 20 ms from where the last read stopped; missing = nothing yet) is a
+JSON object with ``"activates": TOKEN``. Then it is active for good. While inactive, the
+server reads its stdin: EOF there means the deploying process died, so the server checks
+FILE once more and, still inactive, shuts down with exit code 5; once active, EOF on stdin
+is ignored (the server outlives its parent). ``--activation-timeout SECONDS`` (default 600,
+counted from start-up): still inactive by then, exit code 5 too. Without the two options the
+server is active at once.
+
+Exit codes: 0 stopped by a signal, 2 bad arguments (including only one of the two activation
+options), model file, reason-code table or token file, 3 the server could not start (e.g.
+the port is in use), 4 the decision log could not be synced or sealed, 5 never activated
+(stdin closed or the activation timeout passed while inactive).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import os
 import signal
@@ -29,6 +45,13 @@ if TYPE_CHECKING:
 EXIT_BAD_MODEL = 2
 EXIT_STARTUP_FAILED = 3
 EXIT_LOG_FAILED = 4
+EXIT_NEVER_ACTIVATED = 5
+"""Inactive when stdin reached EOF (the deploying process died) or when the activation timeout passed."""
+
+ACTIVATION_LEDGER_OPTION = "--activation-ledger"
+ACTIVATION_TOKEN_OPTION = "--activation-token"
+ACTIVATION_TIMEOUT_OPTION = "--activation-timeout"
+DEFAULT_ACTIVATION_TIMEOUT = 600.0
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -46,7 +69,43 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=Path(os.environ[TOKEN_FILE_ENV]) if os.environ.get(TOKEN_FILE_ENV) else None,
         help=f"bearer tokens for the predict routes, one per line (default: ${TOKEN_FILE_ENV}; none = no auth)",
     )
-    return parser.parse_args(argv)
+    parser.add_argument(
+        ACTIVATION_LEDGER_OPTION,
+        type=Path,
+        metavar="FILE",
+        help=f"start inactive until a line of this JSON-lines file has \"activates\": TOKEN "
+        f"(needs {ACTIVATION_TOKEN_OPTION})",
+    )
+    parser.add_argument(
+        ACTIVATION_TOKEN_OPTION,
+        metavar="TOKEN",
+        help=f"the token that activates this server (needs {ACTIVATION_LEDGER_OPTION})",
+    )
+    parser.add_argument(
+        ACTIVATION_TIMEOUT_OPTION,
+        type=float,
+        metavar="SECONDS",
+        help=f"exit {EXIT_NEVER_ACTIVATED} if still inactive this long after start-up "
+        f"(default {DEFAULT_ACTIVATION_TIMEOUT:g})",
+    )
+    args = parser.parse_args(argv)
+    if (args.activation_ledger is None) != (args.activation_token is None):
+        given, missing = (
+            (ACTIVATION_LEDGER_OPTION, ACTIVATION_TOKEN_OPTION)
+            if args.activation_token is None
+            else (ACTIVATION_TOKEN_OPTION, ACTIVATION_LEDGER_OPTION)
+        )
+        parser.error(f"{given} needs {missing}: give both activation options or neither")
+    if args.activation_token is not None and not args.activation_token.strip():
+        parser.error(f"{ACTIVATION_TOKEN_OPTION} is empty")
+    if args.activation_timeout is not None:
+        if args.activation_ledger is None:
+            parser.error(f"{ACTIVATION_TIMEOUT_OPTION} needs {ACTIVATION_LEDGER_OPTION} and {ACTIVATION_TOKEN_OPTION}")
+        if not args.activation_timeout > 0:
+            parser.error(f"{ACTIVATION_TIMEOUT_OPTION} must be a positive number of seconds")
+    else:
+        args.activation_timeout = DEFAULT_ACTIVATION_TIMEOUT
+    return args
 
 
 def read_tokens(path: Path | None) -> list[str]:
@@ -93,8 +152,10 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     from credit_scorer.errors import CreditScorerError
+    from credit_scorer.serving.activation import ActivationGate, ActivationWatcher
     from credit_scorer.serving.app import create_app
 
+    gate = ActivationGate(args.activation_ledger, args.activation_token)
     try:
         app = create_app(
             args.model,
@@ -102,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
             decision_log_dir=args.decision_log,
             reason_codes=args.reason_codes,
             api_tokens=read_tokens(args.token_file),
+            activation=gate,
         )
     except (CreditScorerError, ValueError, OSError) as exc:
         sys.stderr.write(f"error: {exc}\n")
@@ -119,6 +181,16 @@ def main(argv: list[str] | None = None) -> int:
         lifespan="off",
     )
     server = uvicorn.Server(config)
+    never_activated: list[str] = []
+    if not gate.active:
+
+        def give_up(reason: str) -> None:  # the watcher's thread; uvicorn checks should_exit every 0.1 s
+            never_activated.append(reason)
+            server.should_exit = True
+
+        with contextlib.suppress(OSError):  # the watcher says why it cannot read the ledger
+            gate.poll()  # approved already (a restart): active from the first request
+        ActivationWatcher(gate, args.activation_timeout, give_up).start()
     gc.collect()
     gc.freeze()  # the model, app and libraries are never garbage: keep the collector from rescanning them
     # uvicorn handles SIGTERM/SIGINT itself while serving (graceful shutdown), then restores the
@@ -132,6 +204,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
     if not close_decision_log(app):
         return EXIT_LOG_FAILED
+    if never_activated:
+        sys.stderr.write(f"error: release {args.release_id} was never activated: {never_activated[0]}; exiting\n")
+        return EXIT_NEVER_ACTIVATED
     if not server.started:
         sys.stderr.write(f"error: the server could not start on {args.host}:{args.port} (see above)\n")
         return EXIT_STARTUP_FAILED
@@ -139,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def close_decision_log(app: Any) -> bool:
-    """Drain, flush and fsync the decision log; False (and a message) when it failed."""
+    """Sync the decision log and seal its live file; False (and a message) when it failed."""
     try:
         app.state.decision_log.close()
     except RuntimeError as exc:

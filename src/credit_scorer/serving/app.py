@@ -5,10 +5,17 @@ The model file is read once at start-up and its sha256 computed from the file by
 model's input contract (fields, types, ranges, codes from the dataset spec; 422 with a
 message per field), scored with the LightGBM booster on a NumPy matrix (no pandas, no
 scikit-learn wrapper on the hot path), explained with reason codes when declined, and
-queued for the decision log, which a background thread writes (Art. 12).
+written to the decision log (Art. 12) before the answer is sent.
 
-A decision that cannot be logged is not made: once the log writer has failed, the
+A decision that cannot be logged is not made: once the decision log cannot be written, the
 predict routes answer 503 and ``/health`` says why.
+
+``X-Request-ID`` must be 1-128 characters of ``A-Z a-z 0-9 . _ : -`` (anything else: 422
+naming the header, nothing scored or logged); without the header a random id is generated.
+
+With an :class:`~credit_scorer.serving.activation.ActivationGate` that is not open yet (the
+release's approval has not been recorded), the predict routes answer 503 and ``/health`` and
+``/model`` say ``"active": false``.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import time
 from collections.abc import Sequence
@@ -33,7 +41,8 @@ from pydantic import ValidationError
 from credit_scorer.contract import FieldRule, InputContract, error
 from credit_scorer.errors import CreditScorerError
 from credit_scorer.model import TrainedModel
-from credit_scorer.serving.decision_log import Batch, DecisionLog
+from credit_scorer.serving.activation import ActivationGate
+from credit_scorer.serving.decision_log import Batch, DecisionLog, LogUnavailable
 from credit_scorer.serving.fast_predict import SingleRowPredictor
 from credit_scorer.serving.reasons import ReasonCoder, load_reason_table, reason_table_path
 
@@ -45,6 +54,11 @@ APPROVE, DECLINE = "approve", "decline"
 MAX_BATCH_ROWS = 10_000
 CONTRIB_THREADS = 2  # TreeSHAP of a batch's declines, across both cores
 MAX_BODY_BYTES = 16 * 1024 * 1024
+REQUEST_ID_HEADER = "X-Request-ID"
+REQUEST_ID_RULE = "1-128 characters of A-Z a-z 0-9 . _ : -"
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+NOT_APPROVED = "its approval has not been recorded"
+LOG_FAILED = "the decision log cannot be written; no decision is made without its record"
 
 
 class ModelLoadError(CreditScorerError, RuntimeError):
@@ -169,11 +183,19 @@ def _parse(raw: bytes) -> tuple[Any, Answer | None]:
         return None, _invalid([error(["body"], f"request body is not valid JSON: {exc}", "json_invalid")])
 
 
-def _request_id(given: str) -> str:
-    """The caller's ``X-Request-ID`` when it is short printable ASCII, else a new random one."""
-    if 0 < len(given) <= 64 and given.isascii() and given.isprintable():
-        return given
-    return secrets.token_hex(16)
+def _request_id(given: str | None) -> tuple[str, Answer | None]:
+    """The caller's ``X-Request-ID`` (a new random one when there is none), or the 422 refusing it."""
+    if given is None:
+        return secrets.token_hex(16), None
+    if _REQUEST_ID.fullmatch(given):
+        return given, None
+    if not 0 < len(given) <= 128:
+        got = f"got {len(given)} characters"
+    else:
+        position = next(i for i, c in enumerate(given) if not _REQUEST_ID.fullmatch(c))
+        got = f"character {position + 1} is {given[position]!r}"
+    message = f"header {REQUEST_ID_HEADER} must be {REQUEST_ID_RULE} ({got}); send a valid id or none"
+    return "", _invalid([error(["header", REQUEST_ID_HEADER], message, "value_error.request_id")])
 
 
 class FastPredictPath:
@@ -193,11 +215,12 @@ class FastPredictPath:
         if handle is None:
             await self.app(scope, receive, send)
             return
-        authorization = request_id = ""
+        authorization = ""
+        request_id: str | None = None
         for name, value in scope["headers"]:
             if name == b"authorization":
                 authorization = value.decode("latin-1")
-            elif name == b"x-request-id":
+            elif name == b"x-request-id" and request_id is None:
                 request_id = value.decode("latin-1")
         chunks = []
         size = 0
@@ -228,13 +251,15 @@ def create_app(
     api_tokens: Sequence[str] = (),
     max_batch_rows: int = MAX_BATCH_ROWS,
     log_max_bytes: int | None = None,
+    activation: ActivationGate | None = None,
 ) -> FastAPI:
     """The scoring app for one model file.
 
     Raises :class:`ModelLoadError` for a missing or corrupt model file and
     :class:`~credit_scorer.errors.ConfigError` for a reason-code table that cannot explain
     every model feature. ``api_tokens`` (non-empty) turns on bearer-token auth for the
-    predict routes; ``/health``, ``/model`` and ``/openapi.json`` stay open.
+    predict routes; ``/health``, ``/model`` and ``/openapi.json`` stay open. ``activation``
+    (default: active at once) keeps the predict routes at 503 until the gate opens.
     """
     if not release_id.strip():
         raise ValueError("release_id is empty; pass the id of the release this model belongs to")
@@ -273,29 +298,41 @@ def create_app(
     app.state.loaded_model = loaded
     app.state.release_id = release_id
     app.state.decision_log = decision_log
+    gate = activation if activation is not None else ActivationGate()
+    app.state.activation = gate
+    not_active: Answer = 503, orjson.dumps({"detail": f"release {release_id} is not active yet: {NOT_APPROVED}"}), {}
+    unlogged: Answer = 503, orjson.dumps({"detail": LOG_FAILED}), {}
 
-    def refusal(authorization: str) -> Answer | None:
-        """401 without a valid bearer token (when auth is on), 503 when decisions cannot be logged."""
+    def refusal(authorization: str, given_request_id: str | None) -> tuple[str, Answer | None]:
+        """The request id, or the answer refusing the request.
+
+        401 without a valid bearer token (when auth is on), 503 while the release is not active
+        or when decisions cannot be logged, 422 for an invalid ``X-Request-ID``.
+        """
         if tokens:
             scheme, _, token = authorization.partition(" ")
             if scheme.lower() != "bearer" or not any(hmac.compare_digest(token.encode(), t) for t in tokens):
-                return 401, orjson.dumps({"detail": "missing or invalid bearer token"}), UNAUTHORISED
+                return "", (401, orjson.dumps({"detail": "missing or invalid bearer token"}), UNAUTHORISED)
+        if not gate.active:
+            return "", not_active
         if not decision_log.healthy:
-            detail = "the decision log cannot be written; no decision is made without its record"
-            return 503, orjson.dumps({"detail": detail}), {}
-        return None
+            return "", unlogged
+        return _request_id(given_request_id)
 
-    def accepted(authorization: str, raw: bytes) -> tuple[Any, Answer | None]:
-        """The parsed request body, or the answer refusing it (auth, log health, size, JSON)."""
-        denied = refusal(authorization)
-        return (None, denied) if denied is not None else _parse(raw)
+    def accepted(authorization: str, given_request_id: str | None, raw: bytes) -> tuple[str, Any, Answer | None]:
+        """The request id and parsed body, or the answer refusing them (auth, activation, log, id, size, JSON)."""
+        request_id, denied = refusal(authorization, given_request_id)
+        if denied is not None:
+            return request_id, None, denied
+        body, denied = _parse(raw)
+        return request_id, body, denied
 
     predict_one = SingleRowPredictor(booster)
     contributions_one = SingleRowPredictor(booster, contributions=True)
 
     def log(request_id: str, values: np.ndarray, proba: np.ndarray, declined: np.ndarray, reasons: Reasons) -> None:
         codes = [[str(r["code"]) for r in found] for found in reasons]
-        decision_log.put(Batch(request_id, time.time(), values, proba, declined, codes))
+        decision_log.write(Batch(request_id, time.time(), values, proba, declined, codes))  # before the answer
 
     row = np.empty(len(model.feature_names), dtype=np.float64)  # reused: requests are scored one at a time
     row_as_matrix = row.reshape(1, -1)  # a view: matrix() fills the row in place
@@ -325,24 +362,27 @@ def create_app(
         """Liveness: the process answers; ``decision_log`` says whether decisions can be logged."""
         ok = decision_log.healthy
         return _json(
-            {"status": "ok" if ok else "degraded", "decision_log": "ok" if ok else "failed"}, 200 if ok else 503
+            {"status": "ok" if ok else "degraded", "decision_log": "ok" if ok else "failed", "active": gate.active},
+            200 if ok else 503,
         )
 
     @app.get("/model", tags=["service"])
     async def model_card() -> Response:
-        """The release and model version being served, its threshold, features and request fields."""
-        return _json(model_info)
+        """The release and model version being served, its threshold, features, request fields, and ``active``."""
+        return _json({**model_info, "active": gate.active})
 
-    def predict_single(authorization: str, given_request_id: str, raw: bytes) -> Answer:
+    def predict_single(authorization: str, given_request_id: str | None, raw: bytes) -> Answer:
         """POST /predict: one applicant in, one decision out (shared by the route and the fast path)."""
-        body, refused = accepted(authorization, raw)
+        request_id, body, refused = accepted(authorization, given_request_id, raw)
         if refused is not None:
             return refused
         values, errors = contract.check_one(body)
         if values is None:
             return 422, orjson.dumps({"detail": errors}), {}
-        request_id = _request_id(given_request_id)
-        proba, declined, reasons = score_one(values, request_id)
+        try:
+            proba, declined, reasons = score_one(values, request_id)
+        except LogUnavailable:
+            return unlogged
         payload = {
             "request_id": request_id,
             "probability_of_default": proba,
@@ -358,7 +398,7 @@ def create_app(
         """Probability of default and approve/decline for one applicant; reasons when declined."""
         headers = request.headers
         status, payload, extra = predict_single(
-            headers.get("authorization", ""), headers.get("x-request-id", ""), await request.body()
+            headers.get("authorization", ""), headers.get("x-request-id"), await request.body()
         )
         return Response(payload, status_code=status, media_type="application/json", headers=extra)
 
@@ -371,13 +411,13 @@ def create_app(
         ``{"columns": [request fields in /model order], "rows": [[value, ...], ...]}``.
         """
         status, payload, extra = predict_many(
-            request.headers.get("authorization", ""), request.headers.get("x-request-id", ""), await request.body()
+            request.headers.get("authorization", ""), request.headers.get("x-request-id"), await request.body()
         )
         return Response(payload, status_code=status, media_type="application/json", headers=extra)
 
-    def predict_many(authorization: str, given_request_id: str, raw: bytes) -> Answer:
+    def predict_many(authorization: str, given_request_id: str | None, raw: bytes) -> Answer:
         """POST /predict/batch: the applicants in order, one decision each."""
-        body, refused = accepted(authorization, raw)
+        request_id, body, refused = accepted(authorization, given_request_id, raw)
         if refused is not None:
             return refused
         if isinstance(body, dict) and "rows" in body:
@@ -398,8 +438,10 @@ def create_app(
             values, errors = contract.check_many(applicants)
         if values is None:
             return _invalid(errors)
-        request_id = _request_id(given_request_id)
-        proba, declined, reasons = score_many(values, request_id)
+        try:
+            proba, declined, reasons = score_many(values, request_id)
+        except LogUnavailable:
+            return unlogged
         results = [
             {"probability_of_default": p, "decision": DECLINE if d else APPROVE, "reasons": r}
             for p, d, r in zip(proba.tolist(), declined.tolist(), reasons, strict=True)
@@ -484,7 +526,17 @@ _ERRORS = {
 _COMMON_RESPONSES = {
     "422": _ERRORS,
     "401": {"description": "missing or invalid bearer token (when the service requires one)"},
-    "503": {"description": "the decision log cannot be written; no decision is made"},
+    "503": {"description": "the release is not active yet, or the decision log cannot be written: no decision"},
+}
+_REQUEST_ID_PARAMETER = {
+    "name": REQUEST_ID_HEADER,
+    "in": "header",
+    "required": False,
+    "description": (
+        f"your id for this request, {REQUEST_ID_RULE} (else 422); logged with each decision "
+        "(<id>:<row> in a batch); generated when absent"
+    ),
+    "schema": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,128}$"},
 }
 
 
@@ -500,6 +552,7 @@ def _openapi_single(contract: InputContract) -> dict[str, Any]:
         },
     }
     return {
+        "parameters": [_REQUEST_ID_PARAMETER],
         "requestBody": {"required": True, "content": {"application/json": {"schema": _applicant_schema(contract)}}},
         "responses": {
             "200": {"description": "the decision", "content": {"application/json": {"schema": response}}},
@@ -550,6 +603,7 @@ def _openapi_batch(contract: InputContract, max_rows: int) -> dict[str, Any]:
         },
     }
     return {
+        "parameters": [_REQUEST_ID_PARAMETER],
         "requestBody": {"required": True, "content": {"application/json": {"schema": request}}},
         "responses": {
             "200": {
