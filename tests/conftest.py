@@ -51,3 +51,18 @@ def ledger_key_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         os.environ.pop(KEY_ENV, None)
     else:
         os.environ[KEY_ENV] = before
+
+
+@pytest.fixture(scope="session", autouse=True)
+def ledger_trust_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Trust anchors (pinned keys, witnessed checkpoints) in a temporary file, never the user's."""
+    from credit_scorer.release.anchor import TRUST_ENV
+
+    trust = tmp_path_factory.mktemp("ledger-trust") / "ledger_trust.yaml"
+    before = os.environ.get(TRUST_ENV)
+    os.environ[TRUST_ENV] = str(trust)
+    yield trust
+    if before is None:
+        os.environ.pop(TRUST_ENV, None)
+    else:
+        os.environ[TRUST_ENV] = before

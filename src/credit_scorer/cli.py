@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from credit_scorer.config import PolicyConfig
     from credit_scorer.deploy.base import Deployer
     from credit_scorer.pipelines.run import RunResult
+    from credit_scorer.release.people_registry import PeopleInForce
 
 EXIT_REJECTED = 4
 EXIT_WAITING = 5
@@ -194,8 +195,12 @@ def run(
             shuffle_labels=shuffle_labels or None,
         )
         release = _release_settings(submitter, store, people, dev_mode, wait_timeout, port, git_commit, annex_facts)
+        from credit_scorer.release.gate import check_automated_env
+
+        check_automated_env(os.environ, release.people, release.waives_duties)
     except CreditScorerError as exc:
         raise _fail(str(exc), 2) from None
+    _recover(store)
 
     from credit_scorer.pipelines.run import run_training
 
@@ -233,10 +238,11 @@ def _release_settings(
 ) -> ReleaseSettings:
     """Release settings from options and environment; the submitter's role is checked now."""
     from credit_scorer.documents.inputs import load_provider_facts
-    from credit_scorer.release.identity import enforce, load_people, role_violation
+    from credit_scorer.release.identity import enforce, role_violation
     from credit_scorer.release.store import store_url
 
-    people = load_people(people_path)
+    in_force = _people_in_force(store, people_path, dev_mode, adopt=False)  # nothing written while checking
+    people = in_force.people
     name = (submitter or os.environ.get("SUBMITTER", "")).strip()
     if not name:
         raise ConfigError("who submits this run? pass --as NAME or set SUBMITTER (a submitter in the people file)")
@@ -246,12 +252,24 @@ def _release_settings(
         submitter=name,
         store_url=store_url(store),
         people=people,
+        people_version=in_force.version,
+        people_source=in_force.source,
         dev_mode=dev_mode,
         wait_timeout_seconds=wait_timeout,
         port=port,
         git_commit=git_commit,
         facts=load_provider_facts(annex_facts),
     )
+
+
+def _people_in_force(store: str | None, people: Path | None, dev_mode: bool, *, adopt: bool = True) -> PeopleInForce:
+    """The store's people registry in force (adopting the people file on first use); see people_registry."""
+    from credit_scorer.release.identity import PEOPLE_ENV
+    from credit_scorer.release.people_registry import people_in_force
+    from credit_scorer.release.store import ComplianceStore
+
+    explicit = people is not None or bool(os.environ.get(PEOPLE_ENV, "").strip())
+    return people_in_force(ComplianceStore(store), people, dev_mode, explicit, adopt=adopt)
 
 
 @contextmanager
@@ -392,18 +410,17 @@ def sign_off_command(
     use_project_zenml_state()
     from credit_scorer.integrations.tickets import tracker_for
     from credit_scorer.pipelines.run import release_candidate
-    from credit_scorer.release.identity import load_people
     from credit_scorer.release.store import ComplianceStore
     from credit_scorer.release.workflow import sign_off
 
     try:
-        roles = load_people(people)
+        roles = _people_in_force(store, people, dev_mode)
         candidate = release_candidate(run_id)
         compliance = ComplianceStore(store)
         record = sign_off(
             compliance,
             tracker_for(compliance),
-            roles,
+            roles.people,
             candidate.submitter,
             candidate.run_id,
             candidate.release_id,
@@ -411,6 +428,8 @@ def sign_off_command(
             note,
             "cli",
             dev_mode,
+            roles.version,
+            roles.source,
         )
     except (CreditScorerError, KeyError) as exc:
         raise _fail(str(exc).strip("'\""), 2) from None
@@ -448,7 +467,6 @@ def approve(
     from credit_scorer.integrations.tickets import check_integrations, tracker_for
     from credit_scorer.pipelines.run import NotWaiting, release_candidate, resolve_and_resume
     from credit_scorer.release import gate
-    from credit_scorer.release.identity import load_people
     from credit_scorer.release.records import iso_utc, utc_now
     from credit_scorer.release.store import ComplianceStore
     from credit_scorer.release.workflow import ensure_undecided, signoff_from_tracker
@@ -456,7 +474,8 @@ def approve(
     try:
         check_integrations(store)  # the resumed run deploys: a deployer without its settings stops here
         compliance = ComplianceStore(store)
-        roles = load_people(people)
+        in_force = _people_in_force(store, people, dev_mode)
+        roles = in_force.people
         candidate = release_candidate(run_id)
         ensure_undecided(compliance, candidate.release_id)
         decision = gate.GateDecision(
@@ -475,11 +494,14 @@ def approve(
                 candidate.run_id,
                 candidate.release_id,
                 dev_mode,
+                in_force.version,
+                in_force.source,
             ),
         )
         gate.validate_decision(decision, candidate.checks, roles, candidate.submitter, dev_mode)
     except (CreditScorerError, KeyError) as exc:
         raise _fail(str(exc).strip("'\""), 2) from None
+    _recover(store)
     verdict = "approval" if approve_release else "rejection"
     console.print(f"recording the {verdict} of {candidate.release_id} and resuming run {candidate.run_id}")
     try:
@@ -508,6 +530,7 @@ def resume(
         check_integrations(store)
     except ConfigError as exc:
         raise _fail(str(exc), 2) from None
+    _recover(store)
     run_uuid = Client().get_pipeline_run(run_id).id
     try:
         with _progress():
@@ -522,6 +545,20 @@ def resume(
 # ---------------------------------------------------------------------------
 deployments_app = typer.Typer(help="List or stop scoring endpoints.", invoke_without_command=True)
 app.add_typer(deployments_app, name="deployments")
+
+
+def _recover(store: str | None) -> None:
+    """Settle what an interrupted deployment or rollback left (see credit_scorer.release.recovery); say what."""
+    from credit_scorer.release.ledger import LedgerError
+    from credit_scorer.release.recovery import recover_at_start
+    from credit_scorer.release.store import ComplianceStore
+
+    try:
+        done = recover_at_start(ComplianceStore(store), _deployer(store))
+    except LedgerError as exc:
+        raise _fail(f"the compliance store cannot be recovered: {exc}", 2) from None
+    for sentence in done:
+        err_console.print(f"[yellow]recovered:[/] {sentence}", soft_wrap=True)
 
 
 def _deployer(store: str | None) -> Deployer:
@@ -540,6 +577,7 @@ def deployments_list(ctx: typer.Context, store: StoreOption = None) -> None:
     """List scoring endpoints: release, URL, model sha256, process, whether it answers."""
     if ctx.invoked_subcommand is not None:
         return
+    _recover(store)
     table = Table(title="scoring endpoints")
     for column in ("release", "url", "model sha256", "pid", "started (UTC)", "state"):
         table.add_column(column)
@@ -558,6 +596,7 @@ def deployments_stop(
     store: StoreOption = None,
 ) -> None:
     """Stop a release's scoring endpoint (or all of them)."""
+    _recover(store)
     deployer = _deployer(store)
     targets = [release_id] if release_id else [s.deployment.release_id for s in deployer.list()]
     if not targets:
@@ -577,15 +616,14 @@ def redeploy(
 ) -> None:
     """Roll back (SOP §4): restore the release that was at URL after checking its model and approval."""
     from credit_scorer.integrations.tickets import tracker_for
-    from credit_scorer.release.identity import load_people
     from credit_scorer.release.store import ComplianceStore
     from credit_scorer.release.workflow import rollback
 
     compliance = ComplianceStore(store)
+    _recover(store)
     try:
-        row, deployment = rollback(
-            compliance, tracker_for(compliance), _deployer(store), load_people(people), url, reason, actor
-        )
+        roles = _people_in_force(store, people, False).people
+        row, deployment = rollback(compliance, tracker_for(compliance), _deployer(store), roles, url, reason, actor)
     except CreditScorerError as exc:
         raise _fail(str(exc), 2) from None
     console.print(
@@ -662,19 +700,42 @@ app.add_typer(thresholds_app, name="thresholds")
 
 
 @audit_app.command("verify")
-def audit_verify_command(store: StoreOption = None) -> None:
-    """Recompute every hash, check the ledger chain and signatures and what each record claims.
+def audit_verify_command(
+    store: StoreOption = None,
+    checkpoint: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--checkpoint",
+            help="A checkpoint file from `audit checkpoint` (repeatable): the ledger must extend it.",
+            dir_okay=False,
+        ),
+    ] = None,
+) -> None:
+    """Recompute every hash, check the ledger chain, keys and signatures, the trust anchor and what each record claims.
 
-    Exit code 0 when everything verifies, 1 when anything is wrong (each problem names the file and field).
+    Exit code 0 when everything verifies (warnings, e.g. an interrupted deployment, are listed but do not fail it),
+    1 when anything is wrong (each problem names the file and field), 2 for an unreadable checkpoint file.
     """
     from credit_scorer.audit.verify import audit_verify
+    from credit_scorer.release.ledger_verify import parse_checkpoint
     from credit_scorer.release.store import ComplianceStore
 
     compliance = ComplianceStore(store)
     try:
-        report = audit_verify(compliance)
+        checkpoints = [parse_checkpoint(path.read_text(encoding="utf-8")) for path in checkpoint or []]
+    except (OSError, ValueError) as exc:
+        raise _fail(f"--checkpoint: {exc}", 2) from None
+    try:
+        report = audit_verify(compliance, checkpoints)
     except CreditScorerError as exc:
         raise _fail(str(exc), 2) from None
+    if report.warnings:
+        table = Table(title=f"Warnings for {compliance.url}", show_lines=False)
+        for column in ("file", "field", "warning"):
+            table.add_column(column, overflow="fold")
+        for problem in report.warnings:
+            table.add_row(problem.file, problem.field, problem.message)
+        console.print(table)
     if report.ok:
         console.print(f"[green]{report.summary}[/]", soft_wrap=True)
         console.print(
@@ -686,11 +747,79 @@ def audit_verify_command(store: StoreOption = None) -> None:
     table.add_column("file", no_wrap=True, overflow="fold")
     table.add_column("field", overflow="fold")
     table.add_column("problem", overflow="fold")
-    for problem in report.problems:
+    for problem in report.errors:
         table.add_row(problem.file, problem.field, problem.message)
     console.print(table)
     err_console.print(f"[red]audit failed:[/] {report.summary}", soft_wrap=True)
     raise typer.Exit(1)
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint_command(
+    store: StoreOption = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Also write the checkpoint to this file.")] = None,
+) -> None:
+    """Print a signed checkpoint of the ledger (sequence number, head hash, time) to keep outside the store.
+
+    Later, `audit verify --checkpoint FILE` proves the ledger still extends it: nothing cut back or rewritten.
+    """
+    import json as json_module
+
+    from credit_scorer.release.ledger import LedgerError, make_checkpoint
+    from credit_scorer.release.store import ComplianceStore
+
+    try:
+        checkpoint = make_checkpoint(ComplianceStore(store))
+    except (LedgerError, CreditScorerError) as exc:
+        raise _fail(str(exc), 2) from None
+    text = json_module.dumps(checkpoint.model_dump(), indent=2, sort_keys=True) + "\n"
+    if out is not None:
+        out.write_text(text, encoding="utf-8")
+    typer.echo(text, nl=False)
+
+
+@audit_app.command("pin")
+def audit_pin_command(store: StoreOption = None) -> None:
+    """Pin the store's ledger key and ledger id in this machine's trust file (for a store first met here).
+
+    Pinning trusts the store as it is now: run `audit verify --checkpoint …` first when you hold a checkpoint.
+    """
+    from credit_scorer.release.anchor import trust_file
+    from credit_scorer.release.ledger import LedgerError, pin_store
+    from credit_scorer.release.store import ComplianceStore
+
+    compliance = ComplianceStore(store)
+    try:
+        pinned = pin_store(compliance)
+    except (LedgerError, CreditScorerError) as exc:
+        raise _fail(str(exc), 2) from None
+    keys = ", ".join(k[:16] for k in pinned.keys)
+    console.print(f"pinned ledger key(s) {keys} of {compliance.url} in {trust_file()}", soft_wrap=True)
+
+
+@audit_app.command("rotate-key")
+def audit_rotate_key_command(
+    actor: AsOption,
+    reason: Annotated[str, typer.Option("--reason", help="Why the key is replaced (recorded in the ledger).")],
+    store: StoreOption = None,
+    people: PeopleOption = None,
+) -> None:
+    """Replace the ledger signing key: the old key signs the hand-over to the new one (an approver does this)."""
+    from credit_scorer.release.identity import role_violation
+    from credit_scorer.release.ledger import LedgerError, rotate_key
+    from credit_scorer.release.store import ComplianceStore
+
+    compliance = ComplianceStore(store)
+    try:
+        roles = _people_in_force(store, people, False).people
+        violation = role_violation(roles, actor, "approver")
+        if violation:
+            raise _fail(f"refused: {violation}; the ledger key is rotated by an AI compliance officer", 2)
+        entry = rotate_key(compliance, actor, reason)
+    except (LedgerError, CreditScorerError) as exc:
+        raise _fail(str(exc), 2) from None
+    new_id = entry.event().get("new_key_id")
+    console.print(f"ledger key rotated at seq {entry.seq}: new key_id {new_id} (signed over by {entry.key_id})")
 
 
 @audit_app.command("spot-check")
@@ -761,12 +890,11 @@ def thresholds_set_command(
 
     from credit_scorer.audit.thresholds import current, set_thresholds
     from credit_scorer.config import Thresholds
-    from credit_scorer.release.identity import load_people
     from credit_scorer.release.store import ComplianceStore
 
     compliance = ComplianceStore(store)
     try:
-        roles = load_people(people)
+        roles = _people_in_force(store, people, False).people
         latest = current(compliance)
         base = latest.thresholds if latest else Thresholds()
         given = {
@@ -824,6 +952,71 @@ def thresholds_history_command(store: StoreOption = None) -> None:
 # ---------------------------------------------------------------------------
 # The approval console and its users
 # ---------------------------------------------------------------------------
+people_app = typer.Typer(help="The store's people registry: who holds which role (versioned).", no_args_is_help=True)
+app.add_typer(people_app, name="people")
+
+
+@people_app.command("show")
+def people_show_command(store: StoreOption = None) -> None:
+    """Show the people registry in force: each person and their roles, and the version."""
+    from credit_scorer.release.people_registry import current
+    from credit_scorer.release.store import ComplianceStore
+
+    try:
+        latest = current(ComplianceStore(store))
+    except CreditScorerError as exc:
+        raise _fail(str(exc), 2) from None
+    if latest is None:
+        console.print("no people registry yet: the first run (or `people set`) adopts the people file")
+        return
+    table = Table(title=f"people registry v{latest.version} (set by {latest.set_by} at {latest.set_at})")
+    table.add_column("person")
+    table.add_column("roles")
+    for name, roles in sorted(latest.people.items()):
+        table.add_row(name, ", ".join(roles))
+    console.print(table)
+    console.print(
+        f"policy: tester sign-off required: {latest.policy.require_tester_signoff}; dev mode: {latest.policy.dev_mode}"
+    )
+
+
+@people_app.command("set")
+def people_set_command(
+    file: Annotated[Path, typer.Option("--file", help="People/roles YAML of the new version.", dir_okay=False)],
+    actor: AsOption,
+    reason: Annotated[str, typer.Option("--reason", help="Why the registry changes (recorded).")],
+    store: StoreOption = None,
+) -> None:
+    """Record a new version of the people registry (an ML Engineering Lead, i.e. submitter role, does this)."""
+    from credit_scorer.release.identity import load_people
+    from credit_scorer.release.people_registry import set_people
+    from credit_scorer.release.store import ComplianceStore
+
+    try:
+        version = set_people(ComplianceStore(store), load_people(file), actor, reason, str(file))
+    except CreditScorerError as exc:
+        raise _fail(str(exc), 2) from None
+    console.print(f"people registry v{version.version} recorded ({version.path}), set by {version.set_by}")
+
+
+@people_app.command("history")
+def people_history_command(store: StoreOption = None) -> None:
+    """Every version of the people registry: who changed it, when and why."""
+    from credit_scorer.release.people_registry import history
+    from credit_scorer.release.store import ComplianceStore
+
+    try:
+        versions = history(ComplianceStore(store))
+    except CreditScorerError as exc:
+        raise _fail(str(exc), 2) from None
+    table = Table(title="people registry versions")
+    for column in ("version", "set at (UTC)", "set by", "reason", "people"):
+        table.add_column(column, overflow="fold")
+    for v in versions:
+        table.add_row(str(v.version), v.set_at, v.set_by, v.reason, str(len(v.people)))
+    console.print(table if versions else "no people registry yet")
+
+
 users_app = typer.Typer(help="Console sign-in: set, list or remove a person's password.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 UsersOption = Annotated[
@@ -845,12 +1038,12 @@ def users_add_command(
     ] = False,
     people: PeopleOption = None,
     users_path: UsersOption = None,
+    store: StoreOption = None,
 ) -> None:
-    """Set (or replace) a person's console password; stored as an argon2id hash, never in clear."""
+    """Set (or replace) a person's console password; the role must be theirs in the store's people registry."""
     import sys
 
     from credit_scorer.console.users import UserError, add_user, users_file
-    from credit_scorer.release.identity import load_people
 
     if role not in {"submitter", "tester", "approver", "auditor"}:
         raise _fail(f"--role must be submitter, tester, approver or auditor, not {role!r}", 2)
@@ -860,8 +1053,8 @@ def users_add_command(
         password = typer.prompt(f"Password for {name}", hide_input=True, confirmation_prompt=True)
     path = users_file(users_path)
     try:
-        add_user(path, load_people(people), name, role, password)  # type: ignore[arg-type]
-    except (UserError, ConfigError) as exc:
+        add_user(path, _people_in_force(store, people, False).people, name, role, password)  # type: ignore[arg-type]
+    except (UserError, CreditScorerError) as exc:
         raise _fail(str(exc), 2) from None
     console.print(f"{name} can sign in to the console as {role} (argon2id hash in {path})", soft_wrap=True)
 
@@ -888,7 +1081,7 @@ def users_remove_command(
     name: Annotated[str, typer.Argument(help="The person whose console access ends.")],
     users_path: UsersOption = None,
 ) -> None:
-    """Remove a person's console password (their sessions end when the console restarts)."""
+    """Remove a person's console password (their open console sessions end at their next request)."""
     from credit_scorer.console.users import remove_user, users_file
 
     path = users_file(users_path)
@@ -912,7 +1105,6 @@ def console_command(
     from credit_scorer.console.app import ConsoleSettings, create_console
     from credit_scorer.console.users import load_credentials, users_file
     from credit_scorer.deploy.local import port_is_free
-    from credit_scorer.release.identity import load_people
     from credit_scorer.release.store import store_url
     from credit_scorer.zenml_state import ensure_zenml_store
 
@@ -925,9 +1117,9 @@ def console_command(
     credentials_path = users_file(users_path)
     try:
         check_integrations(store)
-        load_people(people)
+        _people_in_force(store, people, dev_mode)
         credentials = load_credentials(credentials_path)
-    except ConfigError as exc:
+    except CreditScorerError as exc:
         raise _fail(str(exc), 2) from None
     ensure_zenml_store()
     settings = ConsoleSettings(

@@ -26,10 +26,11 @@ DEMO = {
 def stop_all(store: Path) -> None:
     """Stop every scoring endpoint started against this store."""
     from credit_scorer.deploy.local import LocalDeployer
+    from credit_scorer.release.store import ComplianceStore
 
     state = store / "deployments"
     if state.exists():
-        deployer = LocalDeployer(state)
+        deployer = LocalDeployer(state, store=ComplianceStore(str(store)))
         for status in deployer.list():
             deployer.stop(status.deployment.release_id)
 
@@ -72,6 +73,56 @@ def train_on_bundled_data(n_estimators: int, test_rows: int) -> tuple[Any, Any]:
     train_part, valid_part, test_part, _ = data.split_dataset(clean, spec, config)
     model = train.train_model(train_part, valid_part, spec, config)
     return model, test_part.head(test_rows).reset_index(drop=True)
+
+
+def built_candidate(run_id: str, n_estimators: int, seed: int = 42, sample_rows: int = 6000) -> tuple[Any, Any]:
+    """A tiny model on a sample of the bundled data and the release candidate the gate sees for it (no ZenML)."""
+    from credit_scorer import checks, data, evaluate, fairness, risk, train
+    from credit_scorer.config import load_dataset_spec, load_policy, training_config
+    from credit_scorer.integrations.tickets import release_key
+    from credit_scorer.release import workflow
+
+    spec, policy = load_dataset_spec(), load_policy()
+    frame, info = data.load_dataset(spec)
+    clean, quality = data.validate_dataset(frame, spec)
+    sample = clean.sample(n=sample_rows, random_state=0).reset_index(drop=True)
+    config = training_config(n_estimators=n_estimators, seed=seed)
+    train_part, valid_part, test_part, _ = data.split_dataset(sample, spec, config)
+    model = train.train_model(train_part, valid_part, spec, config)
+    ev = evaluate.evaluate_model(model, test_part, spec)
+    fr = fairness.assess_fairness(model, test_part, spec, policy.fairness)
+    ra = risk.assess_risk(risk.load_risk_register(), risk.risk_measurements(ev, fr, quality, model, policy.thresholds))
+    candidate = workflow.ReleaseCandidate(
+        run_id=run_id,
+        release_id=release_key(run_id),
+        submitter=DEMO["SUBMITTER"],
+        checks=checks.threshold_checks(ev, fr, ra, policy.thresholds),
+        evaluation=ev,
+        fairness=fr,
+        risk=ra,
+        model_sha256=model.sha256,
+        dataset_sha256=info.sha256,
+        decision_threshold=model.decision_threshold,
+    )
+    return model, candidate
+
+
+def approved_decision(store: Any, candidate: Any, rationale: str = "Meets KPIs; risk acceptable") -> Any:
+    """Jane Doe's CLI approval of a candidate, with the tester's latest sign-off (an override if a check failed)."""
+    from credit_scorer.release import gate, workflow
+    from credit_scorer.release.records import iso_utc, utc_now
+
+    failed = not candidate.checks.all_passed
+    return gate.GateDecision(
+        approved=True,
+        approver=DEMO["APPROVER"],
+        rationale=rationale,
+        decision_mode="cli",
+        decided_at=iso_utc(utc_now()),
+        threshold_override=failed,
+        override_rationale="Small test model; risk accepted for the test" if failed else None,
+        tester_signoff=workflow.latest_signoff(store, candidate.release_id),
+    )
 
 
 # A module that trains its own small model defines ``trained`` (model, test rows); these follow from it.

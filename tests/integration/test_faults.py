@@ -10,7 +10,7 @@ import pytest
 from credit_scorer import data, train
 from credit_scorer.config import load_dataset_spec, training_config
 from credit_scorer.deploy.local import LocalDeployer
-from credit_scorer.release import workflow
+from credit_scorer.release import recovery, workflow
 from credit_scorer.release.store import ComplianceStore
 from tests.integration.conftest import stop_all
 
@@ -25,14 +25,15 @@ def test_an_endpoint_without_an_approval_record_is_stopped_before_the_next_deplo
     model = train.train_model(tr, va, spec, training_config(n_estimators=5))
     store = ComplianceStore(str(tmp_path / "compliance"))
     path, digest = workflow.store_model(store, model.to_bytes())
-    deployer = LocalDeployer(store.local_path("deployments"))
+    deployer = LocalDeployer(store.local_path("deployments"), store=store)
     try:
         # what a kill between "endpoint answers" and "approval record written" leaves behind
         orphan = deployer.deploy("AI-REL-0rphan00", store.local_path(path), digest)
         with urllib.request.urlopen(f"{orphan.url}/health", timeout=5) as response:
             assert response.status == 200
 
-        assert workflow.stop_unrecorded(store, deployer) == ["AI-REL-0rphan00"]
+        done = recovery.recover(store, deployer)
+        assert done == [f"stopped AI-REL-0rphan00 at {orphan.url}: no ledgered approval or rollback vouches for it"]
         assert deployer.list() == []
         with pytest.raises(OSError):
             urllib.request.urlopen(f"{orphan.url}/health", timeout=5)

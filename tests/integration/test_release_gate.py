@@ -180,10 +180,32 @@ def test_missing_approver_stops_before_anything_is_recorded(store: Path) -> None
     env = gate_env(store)
     del env["APPROVER"]
     result = CliRunner().invoke(app, ["run", *FAST], env=env)
-    assert result.exit_code == 1, result.output
-    assert "needs APPROVER to be set; nothing was recorded" in result.output
+    assert result.exit_code == 2, result.output
+    assert "needs APPROVER to be set; nothing was run or recorded" in result.output
     assert approvals(store) == []
-    assert not (store / "model_release_log.md").exists()
+    assert not store.exists()  # refused before training: not even the store folder was created
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        ({"DEPLOY_APPROVAL": "1"}, "DEPLOY_APPROVAL must be 'y' or 'n'"),
+        ({"DEPLOY_APPROVAL": "approve"}, "DEPLOY_APPROVAL must be 'y' or 'n'"),
+        ({"APPROVAL_RATIONALE": "   "}, "needs APPROVAL_RATIONALE to be set"),
+        ({"APPROVER": "Quinn Tester"}, "'Quinn Tester' is not an approver (holds: tester) (from the APPROVER"),
+        ({"TESTER": "Jane Doe"}, "'Jane Doe' is not a tester (holds: approver) (from the TESTER variable)"),
+    ],
+)
+def test_bad_automated_channel_variables_stop_the_run_at_start_with_exit_2_and_nothing_written(
+    store: Path, change: dict[str, str], says: str
+) -> None:
+    """Red team: DEPLOY_APPROVAL=1 was refused only at the gate after a full training (exit 1), and a refused
+    automated run left the TESTER's sign-off recorded although the message said nothing was recorded."""
+    result = CliRunner().invoke(app, ["run", *FAST], env=gate_env(store) | change)
+    assert result.exit_code == 2, result.output
+    assert says in result.output and "nothing was run or recorded" in result.output
+    assert "load_data" not in result.output  # no step ran
+    assert not store.exists()
 
 
 # ---------------------------------------------------------------------------
@@ -290,3 +312,28 @@ def test_two_concurrent_runs_write_separate_complete_records(store: Path) -> Non
     assert not list(store.rglob(".tmp-*"))
     live = [p for p in (store / "deployments").glob("AI-REL-*.json")]
     assert len(live) == 1, "the later release replaces the earlier one"
+
+
+def test_a_people_file_from_outside_the_store_cannot_make_an_approver(store: Path, tmp_path: Path) -> None:
+    """Red team: `run --people other.yaml` with APPROVER named only in that file deployed, and verified clean."""
+    import yaml
+
+    other = tmp_path / "other-people.yaml"
+    data = yaml.safe_load((REPO / "conf" / "people.yaml").read_text())
+    data["people"]["Eve Outsider"] = ["approver"]
+    other.write_text(yaml.safe_dump(data))
+    seeded = cli(["people", "set", "--file", str(REPO / "conf" / "people.yaml"), "--as", "Ada Lovelace",
+                  "--reason", "the team", "--store", str(store)], {})  # fmt: skip
+    assert seeded.returncode == 0, seeded.stderr
+    env = gate_env(store) | {"CREDIT_SCORER_PEOPLE": str(other), "APPROVER": "Eve Outsider"}
+    refused = cli(["run", *FAST], env)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "is not this store's people registry (version 1" in refused.stderr
+    assert approvals(store) == []
+
+    demo = cli(["run", *FAST, "--dev-mode"], env)  # a demo may, and every record says so
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    (record,) = approvals(store)
+    assert record["approver"] == "Eve Outsider" and record["dev_mode"] is True
+    assert record["people_version"] is None
+    assert record["people_source"].startswith("dev mode: people file") and str(other) in record["people_source"]

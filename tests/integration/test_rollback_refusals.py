@@ -19,8 +19,6 @@ from typing import Any
 
 import pytest
 
-from credit_scorer import checks, data, evaluate, fairness, risk, train
-from credit_scorer.config import load_dataset_spec, load_policy, training_config
 from credit_scorer.deploy.base import Deployment
 from credit_scorer.deploy.local import LocalDeployer
 from credit_scorer.integrations.tickets import ROLLED_BACK, LocalTicketTracker, release_key
@@ -30,6 +28,8 @@ from credit_scorer.release.identity import IdentityError, People, load_people
 from credit_scorer.release.records import iso_utc, utc_now
 from credit_scorer.release.release_log import ReleaseLogRow
 from credit_scorer.release.store import ComplianceStore
+
+from .conftest import approved_decision, built_candidate
 
 pytestmark = pytest.mark.integration
 
@@ -74,35 +74,10 @@ class Released:
 @pytest.fixture(scope="module")
 def models() -> tuple[Built, Built]:
     """Two different tiny models on a sample of the bundled data, with their real gate inputs."""
-    spec = load_dataset_spec()
-    policy = load_policy()
-    frame, info = data.load_dataset(spec)
-    clean, quality = data.validate_dataset(frame, spec)
-    sample = clean.sample(n=SAMPLE_ROWS, random_state=0).reset_index(drop=True)
-    built = []
-    for run_id, config in (
-        (RUN_A, training_config(n_estimators=20)),
-        (RUN_B, training_config(n_estimators=25, seed=7)),
-    ):
-        train_part, valid_part, test_part, _ = data.split_dataset(sample, spec, config)
-        model = train.train_model(train_part, valid_part, spec, config)
-        ev = evaluate.evaluate_model(model, test_part, spec)
-        fr = fairness.assess_fairness(model, test_part, spec, policy.fairness)
-        measurements = risk.risk_measurements(ev, fr, quality, model, policy.thresholds)
-        ra = risk.assess_risk(risk.load_risk_register(), measurements)
-        candidate = workflow.ReleaseCandidate(
-            run_id=run_id,
-            release_id=release_key(run_id),
-            submitter=SUBMITTER,
-            checks=checks.threshold_checks(ev, fr, ra, policy.thresholds),
-            evaluation=ev,
-            fairness=fr,
-            risk=ra,
-            model_sha256=model.sha256,
-            dataset_sha256=info.sha256,
-            decision_threshold=model.decision_threshold,
-        )
-        built.append(Built(model=model, candidate=candidate))
+    built = [
+        Built(*built_candidate(RUN_A, n_estimators=20, sample_rows=SAMPLE_ROWS)),
+        Built(*built_candidate(RUN_B, n_estimators=25, seed=7, sample_rows=SAMPLE_ROWS)),
+    ]
     a, b = built
     assert a.model.sha256 != b.model.sha256
     return a, b
@@ -126,17 +101,7 @@ def _release(
     workflow.sign_off(
         store, tracker, people, SUBMITTER, candidate.run_id, candidate.release_id, TESTER, "Annex IV ok", "cli", False
     )
-    failed = not candidate.checks.all_passed
-    decision = gate.GateDecision(
-        approved=True,
-        approver=APPROVER,
-        rationale="Meets KPIs; risk acceptable",
-        decision_mode="cli",
-        decided_at=iso_utc(utc_now()),
-        threshold_override=failed,
-        override_rationale="Small test model; risk accepted for the test" if failed else None,
-        tester_signoff=workflow.latest_signoff(store, candidate.release_id),
-    )
+    decision = approved_decision(store, candidate)
     waivers = gate.validate_decision(decision, candidate.checks, people, SUBMITTER, dev_mode=False)
     record, deployment = workflow.deploy_release(
         store, tracker, deployer, candidate, decision, built.model.to_bytes(), waivers, False, None, False
@@ -147,7 +112,7 @@ def _release(
 
 def _released(root: Path, models: tuple[Built, Built]) -> Iterator[Released]:
     store = ComplianceStore(str(root))
-    deployer = LocalDeployer(store.local_path(DEPLOYMENTS_DIR))
+    deployer = LocalDeployer(store.local_path(DEPLOYMENTS_DIR), store=store)
     tracker = LocalTicketTracker(store)
     people = load_people(REPO / "conf" / "people.yaml")
     try:
@@ -452,3 +417,28 @@ def test_rollback_to_the_release_already_live_is_refused_and_marks_nothing(fresh
     ticket_a = r.tracker.get(r.a.candidate.release_id)
     assert ROLLED_BACK not in ticket_a.labels
     assert not [c for c in ticket_a.comments if c.kind == "rollback"]
+
+
+def test_rollback_to_a_release_added_by_hand_without_ledger_entries_is_refused(fresh: Released) -> None:
+    """Red team: an approval file and a release-log row written by hand (no ledger entries) were restored."""
+    store, root = fresh.store, Path(fresh.store.root)
+    forged = json.loads((root / "approvals" / f"{fresh.record_a.approval_id}.json").read_text())
+    forged.update(
+        approval_id="approval_2026-12-31T23-59-59", release_id="AI-REL-f0f0f0f0", deployment_url="http://127.0.0.1:5"
+    )
+    (root / "approvals" / "approval_2026-12-31T23-59-59.json").write_text(json.dumps(forged, indent=2, sort_keys=True))
+    row = _fake_row(fresh, "AI-REL-f0f0f0f0", fresh.a.model.sha256, "http://127.0.0.1:5").model_copy(
+        update={"approval_id": "approval_2026-12-31T23-59-59"}
+    )
+    with (root / "model_release_log.md").open("a") as log:
+        log.write(row.as_markdown())
+    live_before = _live(fresh.deployer)
+    with pytest.raises(
+        workflow.ReleaseRefused, match=r"no release in the ledger of .* was deployed at http://127\.0\.0\.1:5"
+    ):
+        _rollback(fresh, "http://127.0.0.1:5")
+    # and a row that is in the ledger is not restored from a store that does not verify
+    with pytest.raises(workflow.ReleaseRefused, match="the compliance store does not verify"):
+        _rollback(fresh, fresh.url_a)
+    assert _live(fresh.deployer) == live_before
+    assert not any(r.event == "rollback" for r in release_log.read_rows(store))

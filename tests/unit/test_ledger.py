@@ -27,7 +27,7 @@ from credit_scorer.audit.thresholds import set_thresholds
 from credit_scorer.audit.verify import audit_verify
 from credit_scorer.cli import app
 from credit_scorer.config import Thresholds
-from credit_scorer.release import ledger, records, workflow
+from credit_scorer.release import ledger, ledger_verify, records, workflow
 from credit_scorer.release.identity import load_people
 from credit_scorer.release.ledger import LEDGER_FILE, PUBLIC_KEY_FILE, LedgerKeyError
 from credit_scorer.release.release_log import LOG_FILE, ReleaseLogRow, append_row
@@ -60,9 +60,12 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _copy(base: Path, into: Path) -> tuple[Path, ComplianceStore]:
+    """A copy of the base store, pinned on this machine as an auditor would (``audit pin``)."""
     root = into / "compliance"
     shutil.copytree(base, root)
-    return root, ComplianceStore(str(root))
+    store = ComplianceStore(str(root))
+    ledger.pin_store(store)
+    return root, store
 
 
 def _files(root: Path) -> list[str]:
@@ -83,12 +86,12 @@ def _named(problems: list[ledger.Problem], path: str) -> bool:
 # ---------------------------------------------------------------------------
 def test_valid_store_verifies_clean(base: Path) -> None:
     store = ComplianceStore(str(base))
-    assert ledger.verify(store) == []
+    assert ledger_verify.verify(store) == []
     report = audit_verify(store)
     assert report.problems == []
     assert report.summary == f"verified: {report.entries} records, chain intact, signatures valid"
     kinds = report.counts
-    assert kinds == {"approval": 4, "signoff": 4, "release": 3, "threshold_change": 1, "spot_check": 2}
+    assert kinds == {"approval": 4, "signoff": 4, "release": 3, "threshold_change": 1, "spot_check": 2, "model": 3}
 
 
 def test_entries_form_one_signed_chain(base: Path) -> None:
@@ -156,7 +159,7 @@ def test_reordering_ledger_entries_is_detected(base: Path, data: st.DataObject) 
         order = data.draw(st.permutations(range(len(lines))))
         assume(list(order) != list(range(len(lines))))
         (root / LEDGER_FILE).write_bytes(b"".join(lines[i] for i in order))
-        problems = ledger.verify(store)
+        problems = ledger_verify.verify(store)
     assert _named(problems, LEDGER_FILE)
 
 
@@ -167,7 +170,7 @@ def test_removed_record_file_is_detected(base: Path, tmp_path: Path) -> None:
     root, store = _copy(base, tmp_path)
     victim = sorted((root / "approvals").iterdir())[0]
     victim.unlink()
-    problems = ledger.verify(store)
+    problems = ledger_verify.verify(store)
     path = f"approvals/{victim.name}"
     assert any(p.file == path and p.field == "file" and "missing" in p.message for p in problems)
 
@@ -178,7 +181,7 @@ def test_extra_unledgered_record_file_is_detected(base: Path, tmp_path: Path) ->
     payload = json.loads(source.read_text())
     payload["approval_id"] = "approval_2026-11-30T23-59-59"
     store.write_new("approvals/approval_2026-11-30T23-59-59.json", records.canonical_json(payload))
-    problems = ledger.verify(store)
+    problems = ledger_verify.verify(store)
     assert any(p.file == "approvals/approval_2026-11-30T23-59-59.json" and p.field == "ledger" for p in problems)
 
 
@@ -186,29 +189,32 @@ def test_unledgered_release_log_row_and_truncated_ledger_are_detected(base: Path
     root, store = _copy(base, tmp_path)
     with (root / LOG_FILE).open("a") as log:
         log.write("| 2026-12-01T00:00:00Z | release | AI-REL-x | models/x.json | ab | http://x | a | me |  |\n")
-    assert any(p.file == LOG_FILE and p.field == "row 4" for p in ledger.verify(store))
+    assert any(p.file == LOG_FILE and p.field == "row 4" for p in ledger_verify.verify(store))
 
     root2, store2 = _copy(base, tmp_path / "second")
     lines = (root2 / LEDGER_FILE).read_bytes().splitlines(keepends=True)
     (root2 / LEDGER_FILE).write_bytes(b"".join(lines[:-1]))
     last = json.loads(lines[-1])["path"]
-    assert any(p.file == last and p.field == "ledger" for p in ledger.verify(store2))
+    assert any(p.file == last and p.field == "ledger" for p in ledger_verify.verify(store2))
 
 
 def test_an_edit_resigned_with_another_key_is_detected(base: Path, tmp_path: Path) -> None:
-    """Someone without the system key rewrites a record and re-chains the ledger with their own key."""
+    """Someone without the system key rewrites a record and re-chains the whole ledger with a key of their own."""
     root, store = _copy(base, tmp_path)
     other = tmp_path / "other.pem"
+    original = ledger.entries(ComplianceStore(str(base)))
     (root / LEDGER_FILE).unlink()
     (root / PUBLIC_KEY_FILE).unlink()
-    signer = ledger.signer_for(store, other)
-    for entry in ledger.entries(ComplianceStore(str(base))):
+    shutil.rmtree(root / ledger.KEYS_DIR)
+    key = ledger.load_or_create_key(other)  # the attacker's own key, published by hand
+    signer = ledger.Signer(key, ledger.key_id_of(key.public_key()), other)
+    (root / PUBLIC_KEY_FILE).write_bytes(ledger.public_pem(key.public_key()))
+    for entry in original:
         data = entry.row.encode() if entry.row else (root / entry.path).read_bytes()
         ledger.append(store, entry.kind, entry.path, data, row=entry.row, signer=signer)
-    shutil.copy(base / PUBLIC_KEY_FILE, root / PUBLIC_KEY_FILE)
-    problems = ledger.verify(store)
-    assert any(p.file == LEDGER_FILE and p.field.endswith("signature") for p in problems)
-    assert any(p.field.endswith("key_id") for p in problems)
+    problems = ledger_verify.errors(ledger_verify.verify(store))
+    assert any(p.file == LEDGER_FILE and p.field == "line 1: key_id" and "re-signed" in p.message for p in problems)
+    assert any(p.field == "line 1" and "replaced" in p.message for p in problems)
 
 
 # ---------------------------------------------------------------------------
@@ -264,16 +270,16 @@ def test_concurrent_appends_from_two_processes_keep_one_valid_chain(
     assert len(found) == WRITERS * APPENDS_EACH
     assert [e.seq for e in found] == list(range(1, WRITERS * APPENDS_EACH + 1))
     assert len({e.path for e in found}) == WRITERS * APPENDS_EACH
-    assert ledger.verify(store) == []
+    assert ledger_verify.verify(store) == []
 
 
 def test_a_line_torn_by_a_crash_is_cut_off_before_the_next_append(base: Path, tmp_path: Path) -> None:
     root, store = _copy(base, tmp_path)
     with (root / LEDGER_FILE).open("ab") as handle:
         handle.write(b'{"entry_hash":"12')
-    assert any(p.file == LEDGER_FILE for p in ledger.verify(store))
+    assert any(p.file == LEDGER_FILE for p in ledger_verify.verify(store))
     build.release(store, 9)
-    assert ledger.verify(store) == []
+    assert ledger_verify.verify(store) == []
 
 
 # ---------------------------------------------------------------------------
@@ -318,8 +324,13 @@ def test_record_write_is_refused_with_an_unsafe_key(tmp_path: Path, monkeypatch:
 
 def test_another_key_than_the_stores_is_refused(base: Path, tmp_path: Path) -> None:
     _, store = _copy(base, tmp_path)
-    with pytest.raises(LedgerKeyError, match="is not the key of"):
+    with pytest.raises(LedgerKeyError, match="is not a key pinned for"):
         ledger.signer_for(store, tmp_path / "someone-elses.pem")
+    unpinned = tmp_path / "trust-elsewhere.yaml"
+    with pytest.MonkeyPatch.context() as env:  # a machine without this store's pin still checks the published key
+        env.setenv("CREDIT_SCORER_LEDGER_TRUST", str(unpinned))
+        with pytest.raises(LedgerKeyError, match="is not the key of"):
+            ledger.signer_for(store, tmp_path / "someone-elses.pem")
 
 
 def test_key_is_created_private_outside_the_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -340,9 +351,12 @@ def test_annex_iv_and_dataset_hashes_are_checked_against_the_release_files(tmp_p
     store = ComplianceStore(str(tmp_path / "compliance"))
     release_id = "AI-REL-00000001"
     pdf = b"%PDF-1.7 annex iv"
-    store.write_new(f"releases/{release_id}/annex_iv.pdf", pdf)
-    store.write_new(
-        f"releases/{release_id}/dataset.json", json.dumps({"dataset_sha256": build.DATASET_SHA256}).encode()
+    ledger.commit(store, "release_file", f"releases/{release_id}/annex_iv.pdf", pdf)
+    ledger.commit(
+        store,
+        "release_file",
+        f"releases/{release_id}/dataset.json",
+        json.dumps({"dataset_sha256": build.DATASET_SHA256}).encode(),
     )
     record = build.release(
         store,
@@ -357,7 +371,8 @@ def test_annex_iv_and_dataset_hashes_are_checked_against_the_release_files(tmp_p
     )
     problems = {(p.file, p.field) for p in audit_verify(store).problems}
     path = f"approvals/{record.approval_id}.json"
-    assert problems == {(path, "annex_iv_sha256"), (path, "dataset_sha256")}
+    edited = {(f"releases/{release_id}/annex_iv.pdf", "sha256"), (f"releases/{release_id}/dataset.json", "sha256")}
+    assert problems == {(path, "annex_iv_sha256"), (path, "dataset_sha256")} | edited
 
 
 def test_a_deployment_without_an_approval_of_that_model_is_reported(tmp_path: Path) -> None:
@@ -388,3 +403,77 @@ def test_a_changed_model_file_is_reported(base: Path, tmp_path: Path) -> None:
     model.write_bytes(model.read_bytes() + b"\n")
     problems = audit_verify(store).problems
     assert any(p.field == "model_sha256" and model.name in p.message for p in problems)
+
+
+# ---------------------------------------------------------------------------
+# Checkpoints, pinning and key rotation (the anchor outside the store)
+# ---------------------------------------------------------------------------
+def test_a_checkpoint_kept_outside_proves_the_ledger_was_not_cut_back(base: Path, tmp_path: Path) -> None:
+    root, store = _copy(base, tmp_path)
+    checkpoint = tmp_path / "checkpoint.json"
+    taken = CliRunner().invoke(app, ["audit", "checkpoint", "--store", str(root), "--out", str(checkpoint)])
+    assert taken.exit_code == 0, taken.output
+    saved = json.loads(checkpoint.read_text())
+    assert saved["seq"] == len(ledger.entries(store)) and saved["head"] == ledger.entries(store)[-1].entry_hash
+    ok = CliRunner().invoke(app, ["audit", "verify", "--store", str(root), "--checkpoint", str(checkpoint)])
+    assert ok.exit_code == 0, ok.output
+
+    elsewhere = tmp_path / "auditor" / "compliance"  # an auditor's copy: no anchor there, only the checkpoint
+    shutil.copytree(root, elsewhere)
+    lines = (elsewhere / LEDGER_FILE).read_bytes().splitlines(keepends=True)
+    (elsewhere / LEDGER_FILE).write_bytes(b"".join(lines[:-1]))
+    last = json.loads(lines[-1])["path"]
+    if (elsewhere / last).exists():
+        (elsewhere / last).unlink()
+    cut = CliRunner().invoke(app, ["audit", "verify", "--store", str(elsewhere), "--checkpoint", str(checkpoint)])
+    assert cut.exit_code == 1
+    problems = ledger_verify.errors(
+        ledger_verify.verify(ComplianceStore(str(elsewhere)), [ledger_verify.parse_checkpoint(checkpoint.read_text())])
+    )
+    assert [p.message for p in problems if "cut back" in p.message], [str(p) for p in problems]
+
+    checkpoint.write_text('{"seq": "not a checkpoint"}')
+    bad = CliRunner().invoke(app, ["audit", "verify", "--store", str(root), "--checkpoint", str(checkpoint)])
+    assert bad.exit_code == 2 and "not a ledger checkpoint" in bad.output
+
+
+def test_an_unpinned_store_is_a_warning_until_pinned(base: Path, tmp_path: Path) -> None:
+    root = tmp_path / "copy" / "compliance"
+    shutil.copytree(base, root)
+    store = ComplianceStore(str(root))
+    problems = ledger_verify.verify(store)
+    assert ledger_verify.errors(problems) == []
+    assert any(p.severity == "warning" and "not pinned" in p.message for p in problems)
+    pinned = CliRunner().invoke(app, ["audit", "pin", "--store", str(root)])
+    assert pinned.exit_code == 0, pinned.output
+    assert ledger_verify.verify(store) == []
+
+
+def test_a_rotated_key_takes_over_only_through_a_rotation_signed_by_the_old_key(
+    base: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, store = _copy(base, tmp_path)
+    key_file = tmp_path / "store-key.pem"
+    shutil.copy(ledger.key_file(), key_file)
+    key_file.chmod(0o600)
+    monkeypatch.setenv(ledger.KEY_ENV, str(key_file))
+    old_id = ledger.entries(store)[0].key_id
+    refused = CliRunner().invoke(
+        app, ["audit", "rotate-key", "--as", "Quinn Tester", "--reason", "x", "--store", str(root)]
+    )
+    assert refused.exit_code == 2 and "is not an approver" in refused.output
+    rotated = CliRunner().invoke(
+        app, ["audit", "rotate-key", "--as", "Jane Doe", "--reason", "annual rotation", "--store", str(root)]
+    )
+    assert rotated.exit_code == 0, rotated.output
+    build.release(store, 11)  # written with the new key
+    found = ledger.entries(store)
+    assert found[-1].key_id != old_id and (key_file.parent / f"{key_file.name}.{old_id}.retired").exists()
+    assert ledger_verify.verify(store) == []
+
+    # an entry signed with the retired key after the hand-over is refused
+    retired = ledger.load_or_create_key(key_file.parent / f"{key_file.name}.{old_id}.retired")
+    old = ledger.Signer(retired, old_id, key_file)
+    ledger.append(store, "signoff", "signoffs/late.json", b"{}", signer=old)
+    problems = ledger_verify.errors(ledger_verify.verify(store))
+    assert any(p.field.endswith("key_id") and old_id in p.message for p in problems), [str(p) for p in problems]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import re
 import subprocess
 from pathlib import Path
 
@@ -45,10 +46,12 @@ def test_two_appended_rows_round_trip_exactly(tmp_path: Path) -> None:
     store = ComplianceStore(str(tmp_path))
     first = _row(1)
     second = _row(2, event="rollback", by="Ada Lovelace", note="AUC dropped | customers complained")
-    release_log.append_row(store, first)
-    release_log.append_row(store, second)
-    assert release_log.read_rows(store) == [first, second]
-    assert release_log.parse_rows(store.read_text(LOG_FILE)) == [first, second]
+    written = [release_log.append_row(store, first), release_log.append_row(store, second)]
+    assert [r.model_copy(update={"checkpoint": ""}) for r in written] == [first, second]
+    assert written[0].checkpoint == ""  # nothing was in the ledger before the first row
+    assert re.fullmatch(r"ledger seq 1 · head [0-9a-f]{16}", written[1].checkpoint)
+    assert release_log.read_rows(store) == written
+    assert release_log.parse_rows(store.read_text(LOG_FILE)) == written
 
 
 def test_a_note_with_a_newline_round_trips_exactly(tmp_path: Path) -> None:

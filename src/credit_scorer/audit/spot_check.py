@@ -554,10 +554,8 @@ def write_report(store: ComplianceStore, report: SpotCheckReport) -> SpotCheckRe
         done = dataclasses.replace(report, md_path=md_path, html_path=html_path)
         md = render_markdown(done).encode("utf-8")
         page = render_html(done).encode("utf-8")
-        store.write_new(md_path, md)
-        ledger.append(store, "spot_check", md_path, md, signer=signer)
-        store.write_new(html_path, page)
-        ledger.append(store, "spot_check", html_path, page, signer=signer)
+        ledger.commit(store, "spot_check", md_path, md, signer=signer)
+        ledger.commit(store, "spot_check", html_path, page, signer=signer)
     return done
 
 

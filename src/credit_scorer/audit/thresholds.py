@@ -116,9 +116,7 @@ def _record(
         reason=reason,
         set_at=iso_utc(at or utc_now()),
     )
-    data = version.to_json()
-    store.write_new(version.path, data)
-    ledger.append(store, "threshold_change", version.path, data, signer=signer)
+    ledger.commit(store, "threshold_change", version.path, version.to_json(), signer=signer)
     return version
 
 

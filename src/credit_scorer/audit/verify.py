@@ -28,8 +28,9 @@ from dataclasses import dataclass, field
 from pydantic import ValidationError
 
 from credit_scorer.audit.thresholds import THRESHOLDS_DIR, ThresholdVersion
-from credit_scorer.release.ledger import GENESIS_HASH, Problem, key_id_of, load_public_key
-from credit_scorer.release.ledger import verify_with_entries as ledger_verify
+from credit_scorer.release.ledger import GENESIS_HASH, PUBLIC_KEY_FILE, Checkpoint, Problem, key_id_of, parse_public_pem
+from credit_scorer.release.ledger_verify import errors
+from credit_scorer.release.ledger_verify import verify_with_entries as ledger_verify
 from credit_scorer.release.records import APPROVALS_DIR, ApprovalRecord
 from credit_scorer.release.release_log import COLUMNS, LOG_FILE, ReleaseLogRow, parse_rows, row_lines
 from credit_scorer.release.store import ComplianceStore, StoreError
@@ -57,18 +58,31 @@ class AuditReport:
     counts: dict[str, int] = field(default_factory=dict)
 
     @property
+    def errors(self) -> list[Problem]:
+        """The problems that fail verification."""
+        return errors(self.problems)
+
+    @property
+    def warnings(self) -> list[Problem]:
+        """What verification reports without failing (interrupted operations, an unpinned key)."""
+        return [p for p in self.problems if p.severity == "warning"]
+
+    @property
     def ok(self) -> bool:
-        """True when nothing is wrong."""
-        return not self.problems
+        """True when nothing is wrong (warnings allowed)."""
+        return not self.errors
 
     @property
     def summary(self) -> str:
-        """``verified: N records, chain intact, signatures valid`` or the number of problems."""
+        """``verified: N records, chain intact, signatures valid`` (with warnings counted) or the problems."""
+        warned = len(self.warnings)
+        note = f" ({warned} warning{'s' if warned != 1 else ''})" if warned else ""
         if self.ok:
-            return f"verified: {self.entries} records, chain intact, signatures valid"
-        files = len({p.file for p in self.problems})
-        count = f"{len(self.problems)} problem{'s' if len(self.problems) != 1 else ''}"
-        return f"{count} in {files} file{'s' if files != 1 else ''} ({self.entries} ledger entries checked)"
+            return f"verified: {self.entries} records, chain intact, signatures valid{note}"
+        bad = self.errors
+        files = len({p.file for p in bad})
+        count = f"{len(bad)} problem{'s' if len(bad) != 1 else ''}"
+        return f"{count} in {files} file{'s' if files != 1 else ''} ({self.entries} ledger entries checked){note}"
 
 
 class _Hashes:
@@ -87,9 +101,9 @@ class _Hashes:
         return self.cache[path]
 
 
-def audit_verify(store: ComplianceStore) -> AuditReport:
+def audit_verify(store: ComplianceStore, checkpoints: list[Checkpoint] | None = None) -> AuditReport:
     """Check the ledger and what every record claims; see the module docstring."""
-    problems, found = ledger_verify(store)
+    problems, found = ledger_verify(store, checkpoints or [])
     approvals, parse_problems = read_approval_files(store)
     problems += parse_problems
     hashes = _Hashes(store)
@@ -105,7 +119,7 @@ def audit_verify(store: ComplianceStore) -> AuditReport:
     versions, version_problems = read_threshold_versions(store)
     problems += version_problems
     problems += check_threshold_references(approvals, versions)
-    public_key, _ = load_public_key(store)
+    public_key = parse_public_pem(store.read_bytes(PUBLIC_KEY_FILE)) if store.exists(PUBLIC_KEY_FILE) else None
     head = found[-1] if found else None
     counts: dict[str, int] = {}
     for entry in found:

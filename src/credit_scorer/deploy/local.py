@@ -1,10 +1,16 @@
 """The ``local`` deployer: a detached uvicorn process on 127.0.0.1 per release.
 
 Each deployment is a ``python -m credit_scorer.serving`` process in its own session, so it
-outlives the process that started it. Its record is ``<state_dir>/<release_id>.json``
-(a :class:`~credit_scorer.deploy.base.Deployment`, written atomically and only once the
-endpoint has answered ``/health``, reported the expected model on ``/model`` and scored a
-sample applicant); its output goes to ``<state_dir>/logs/<release_id>.log``.
+outlives the process that started it. Its registry entry is ``<state_dir>/<release_id>.json``
+(a :class:`~credit_scorer.deploy.base.Deployment`), written the moment the process exists —
+its PID and port known before it can answer anything — and again once it is ready (it answered
+``/health``, reported the expected model on ``/model`` and scored a sample applicant) and once
+active. With a compliance store the registry is ledgered (kind ``deployment``); its output goes
+to ``<state_dir>/logs/<release_id>.log``.
+
+With an :class:`~credit_scorer.deploy.base.Activation` the server is started inactive and its
+stdin is a pipe held by this process: the server scores only after the ledger holds its token,
+and exits if the pipe closes first (this process died before the approval was recorded).
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import fcntl
+import json
 import logging
 import os
 import signal
@@ -24,10 +31,11 @@ import urllib.error
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 from pydantic import ValidationError
 
-from credit_scorer.deploy.base import Deployment, DeploymentError, DeploymentStatus
+from credit_scorer.deploy.base import Activation, Deployment, DeploymentError, DeploymentStatus
 from credit_scorer.deploy.endpoint import (
     check_model_file,
     check_release_id,
@@ -37,7 +45,11 @@ from credit_scorer.deploy.endpoint import (
     model_mismatch,
     now_utc,
 )
+from credit_scorer.faults import crash_point
+from credit_scorer.release import ledger
+from credit_scorer.release.store import ComplianceStore
 from credit_scorer.serving import TOKEN_FILE_ENV
+from credit_scorer.serving.decision_log import LOG_NAME, retire_live_file, seal_path, seal_segment
 from credit_scorer.serving.reasons import reason_table_path
 
 logger = logging.getLogger(__name__)
@@ -51,6 +63,8 @@ _ATTEMPTS_ON_FREE_PORT = 3
 
 # Servers started by this process, kept so they are reaped (no zombies, no ResourceWarning).
 _STARTED: dict[int, subprocess.Popen[bytes]] = {}
+# The stdin pipes of servers waiting for activation, by release: they close when this process dies.
+_PIPES: dict[str, IO[bytes]] = {}
 
 
 class _StartFailed(DeploymentError):
@@ -74,8 +88,13 @@ class LocalDeployer:
         python: str | None = None,
         reason_codes: Path | None = None,
         decision_log_root: Path | None = None,
+        store: ComplianceStore | None = None,
     ) -> None:
         self.state_dir = Path(state_dir).resolve()
+        self.store = store
+        self._registry_folder = (
+            self.state_dir.relative_to(Path(store.root)).as_posix() if store is not None and store.is_local else None
+        )
         self.log_dir = self.state_dir / "logs"
         self.reason_codes = reason_table_path(reason_codes).resolve()  # resolved here: the server runs elsewhere
         self.decision_log_root = Path(decision_log_root or self.state_dir.parent / DECISION_LOGS_DIR).resolve()
@@ -84,11 +103,19 @@ class LocalDeployer:
         self.python = python or sys.executable
 
     # ------------------------------------------------------------------ protocol
-    def deploy(self, release_id: str, model_path: Path, model_sha256: str, port: int | None = None) -> Deployment:
+    def deploy(
+        self,
+        release_id: str,
+        model_path: Path,
+        model_sha256: str,
+        port: int | None = None,
+        activation: Activation | None = None,
+    ) -> Deployment:
         """Serve the model file and return once the endpoint answers with the expected sha256.
 
         Deploying a release that is already live with the same model (and port, if given)
-        returns its existing deployment; with another model or port it raises.
+        returns its existing deployment; with another model or port it raises. With ``activation``
+        the endpoint is returned inactive; :meth:`await_active` waits for it to score.
         """
         check_release_id(release_id)
         model_sha256 = model_sha256.strip().lower()
@@ -102,22 +129,22 @@ class LocalDeployer:
             if existing is not None:
                 if _serving_process_alive(existing.pid, release_id):
                     same = existing.model_sha256 == model_sha256 and port in (None, existing.port)
-                    if same and health_ok(existing.url):
+                    if same and existing.active and health_ok(existing.url):
                         return existing  # already serving exactly this: deploying again is a no-op
                     raise DeploymentError(
                         f"release {release_id} is already deployed at {existing.url} (pid {existing.pid}, "
                         f"model {existing.model_sha256}); stop it first to redeploy it differently"
                     )
-                self._state_path(release_id).unlink(missing_ok=True)  # stale record of a dead process
+                self._remove_state(release_id)  # stale record of a dead process
             if port is not None:
                 if not port_is_free(port):
                     raise DeploymentError(
                         f"port {port} on {HOST} is already in use; pass another port, or none to pick a free one"
                     )
-                return self._start(release_id, model_path, model_sha256, port)
+                return self._start(release_id, model_path, model_sha256, port, activation)
             for attempt in range(_ATTEMPTS_ON_FREE_PORT):
                 try:
-                    return self._start(release_id, model_path, model_sha256, free_port())
+                    return self._start(release_id, model_path, model_sha256, free_port(), activation)
                 except _StartFailed as exc:
                     if not exc.port_taken or attempt == _ATTEMPTS_ON_FREE_PORT - 1:
                         raise DeploymentError(str(exc)) from None
@@ -144,17 +171,102 @@ class LocalDeployer:
                     release_id,
                     deployment.pid,
                 )
-            self._state_path(release_id).unlink(missing_ok=True)
-            return stopped
+            _PIPES.pop(release_id, None)
+            try:  # the endpoint is stopped first: a ledger that cannot be written never keeps it serving
+                self._remove_state(release_id)
+            except (ledger.LedgerError, OSError) as exc:
+                logger.warning("release %s stopped; its registry entry stays (ledger refused: %s)", release_id, exc)
+                return stopped
+        with contextlib.suppress(ledger.LedgerError, OSError, ValueError):
+            self.seal_logs()
+        return stopped
+
+    def seal_logs(self) -> list[str]:
+        """Ledger the sealed segments of every release's decision log (see :meth:`Deployer.seal_logs`).
+
+        A running server seals its own segments (at rotation and shutdown); for a release with no running
+        server, a live ``decisions.jsonl`` or an unsealed segment was left by a killed one: it is retired and
+        sealed here (reason ``recovery``). Then each seal is checked against its segment and ledgered (kind
+        ``decision_log_segment``: the segment's sha256, the seal inline), once.
+        """
+        if self.store is None or not self.decision_log_root.is_dir():
+            return []
+        running = {d.release_id for d in self._deployments() if _serving_process_alive(d.pid, d.release_id)}
+        ledgered = {e.path for e in ledger.entries(self.store) if e.kind == "decision_log_segment"}
+        root = Path(self.store.root)
+        done: list[str] = []
+        for folder in sorted(p for p in self.decision_log_root.iterdir() if p.is_dir()):
+            release_id = folder.name
+            if release_id not in running:
+                self._seal_left_open(folder, release_id)
+            for segment in sorted(folder.glob("decisions-*.jsonl")):
+                path = segment.relative_to(root).as_posix()
+                seal_file = seal_path(segment)
+                if path in ledgered or not seal_file.exists():
+                    continue
+                seal = json.loads(seal_file.read_bytes())
+                data = segment.read_bytes()
+                if seal.get("sha256") != ledger.sha256_hex(data):
+                    logger.warning("%s: its seal does not match the segment; not ledgered (audit verify says so)", path)
+                    continue
+                row = ledger.canonical_event(seal)
+                ledger.append(self.store, "decision_log_segment", path, data, row=row)
+                done.append(f"ledgered the decision-log segment {path} ({seal.get('lines')} decisions)")
+        return done
+
+    def _seal_left_open(self, folder: Path, release_id: str) -> None:
+        """Retire and seal the decision log a killed server of this release left behind."""
+        model_sha256 = ""
+        with contextlib.suppress(OSError, ValidationError):
+            state = self._read_state(release_id)
+            model_sha256 = state.model_sha256 if state else ""
+        if (folder / LOG_NAME).exists() and (folder / LOG_NAME).stat().st_size > 0:
+            retire_live_file(folder)
+        for segment in sorted(folder.glob("decisions-*.jsonl")):
+            if not seal_path(segment).exists():
+                with contextlib.suppress(FileExistsError):
+                    seal_segment(segment, release_id, model_sha256 or _model_of(segment), "recovery")
+
+    def await_active(self, release_id: str, timeout: float = 15.0) -> Deployment:
+        """Wait until the endpoint reports ``active`` (it saw its activation entry), then register it active."""
+        check_release_id(release_id)
+        deployment = self._read_state(release_id)
+        if deployment is None:
+            raise DeploymentError(f"release {release_id} has no registered endpoint to activate")
+        deadline = time.monotonic() + timeout
+        last = "it never reported active"
+        while time.monotonic() < deadline:
+            if not _serving_process_alive(deployment.pid, release_id):
+                raise DeploymentError(
+                    f"the endpoint of {release_id} (pid {deployment.pid}) exited before it became active; "
+                    f"see {self.log_path(release_id)}"
+                )
+            try:
+                if http_json("GET", f"{deployment.url}/health", timeout=1.0).get("active") is True:
+                    active = deployment.model_copy(update={"active": True})
+                    with self._lock(release_id):
+                        self._write_state(active)
+                    pipe = _PIPES.pop(release_id, None)
+                    if pipe is not None:
+                        with contextlib.suppress(OSError):
+                            pipe.close()  # the server ignores the pipe once active
+                    return active
+            except (OSError, ValueError) as exc:
+                last = f"last error: {exc}"
+            time.sleep(0.02)
+        raise DeploymentError(f"the endpoint of {release_id} did not become active within {timeout:g} s ({last})")
 
     def list(self) -> list[DeploymentStatus]:
         """Every tracked deployment, with liveness (process alive and ``/health`` answers)."""
         statuses = []
         for deployment in self._deployments():
-            alive = _serving_process_alive(deployment.pid, deployment.release_id) and health_ok(
-                deployment.url, timeout=2.0
-            )
-            statuses.append(DeploymentStatus(deployment=deployment, alive=alive))
+            health: dict[str, object] = {}
+            if _serving_process_alive(deployment.pid, deployment.release_id):
+                with contextlib.suppress(OSError, ValueError):
+                    health = http_json("GET", f"{deployment.url}/health", timeout=2.0)
+            alive = health.get("status") == "ok"
+            active = alive and health.get("active", True) is True
+            statuses.append(DeploymentStatus(deployment=deployment, alive=alive, active=active))
         return statuses
 
     # ------------------------------------------------------------------ helpers
@@ -192,6 +304,22 @@ class LocalDeployer:
                 found.append(deployment)
         return sorted(found, key=lambda d: (d.started_at, d.release_id))
 
+    def _write_state(self, deployment: Deployment) -> None:
+        """Register (or update) a deployment: ledgered when the deployer has a store."""
+        data = deployment.model_dump_json(indent=2).encode() + b"\n"
+        if self.store is not None and self._registry_folder is not None:
+            ledger.commit(self.store, "deployment", f"{self._registry_folder}/{deployment.release_id}.json", data)
+        else:
+            write_atomic(self._state_path(deployment.release_id), data)
+
+    def _remove_state(self, release_id: str) -> None:
+        if not self._state_path(release_id).exists():
+            return
+        if self.store is not None and self._registry_folder is not None:
+            ledger.commit_removal(self.store, "deployment", f"{self._registry_folder}/{release_id}.json")
+        else:
+            self._state_path(release_id).unlink(missing_ok=True)
+
     def _read_state(self, release_id: str) -> Deployment | None:
         path = self._state_path(release_id)
         try:
@@ -213,7 +341,9 @@ class LocalDeployer:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def _start(self, release_id: str, model_path: Path, model_sha256: str, port: int) -> Deployment:
+    def _start(
+        self, release_id: str, model_path: Path, model_sha256: str, port: int, activation: Activation | None
+    ) -> Deployment:
         log_path = self.log_path(release_id)
         command = [
             self.python,
@@ -235,6 +365,13 @@ class LocalDeployer:
         token_file = os.environ.get(TOKEN_FILE_ENV)
         if token_file:
             command += ["--token-file", str(Path(token_file).resolve())]
+        if activation is not None:
+            command += [
+                "--activation-ledger",
+                str(Path(activation.ledger_file).resolve()),
+                "--activation-token",
+                activation.token,
+            ]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         with open(log_path, "ab") as log:
             log_offset = log.tell()
@@ -244,7 +381,7 @@ class LocalDeployer:
             try:
                 process = subprocess.Popen(
                     command,
-                    stdin=subprocess.DEVNULL,
+                    stdin=subprocess.PIPE if activation is not None else subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
@@ -257,23 +394,35 @@ class LocalDeployer:
                     f"cannot start the scoring server with {self.python}: {exc}; check the Python interpreter"
                 ) from None
         _STARTED[process.pid] = process
+        if process.stdin is not None:
+            _PIPES[release_id] = process.stdin
+        crash_point("deploy-server-spawned")
         url = f"http://{HOST}:{port}"
+        deployment = Deployment(
+            release_id=release_id,
+            url=url,
+            model_sha256=model_sha256,
+            model_path=str(model_path),
+            port=port,
+            pid=process.pid,
+            started_at=stamp,
+            backend=self.backend,
+            active=False,
+        )
         try:
+            self._write_state(deployment)  # registered before it can answer: no unknown server ever scores
+            crash_point("deploy-server-registered")
             self._await_ready(process, url, release_id, model_sha256, log_path, log_offset)
-            deployment = Deployment(
-                release_id=release_id,
-                url=url,
-                model_sha256=model_sha256,
-                model_path=str(model_path),
-                port=port,
-                pid=process.pid,
-                started_at=stamp,
-                backend=self.backend,
-            )
-            write_atomic(self._state_path(release_id), deployment.model_dump_json(indent=2).encode() + b"\n")
+            if activation is None:
+                deployment = deployment.model_copy(update={"active": True})
+                self._write_state(deployment)
         except BaseException:
             _kill(process, self.stop_timeout)
+            _PIPES.pop(release_id, None)
+            with contextlib.suppress(OSError, ledger.LedgerError):
+                self._remove_state(release_id)
             raise
+        crash_point("deploy-server-ready")
         return deployment
 
     def _await_ready(
@@ -367,6 +516,13 @@ def _log_tail(log_path: Path, offset: int = 0, lines: int = LOG_TAIL_LINES) -> s
         return f"(log unreadable: {exc})"
     kept = text.strip().splitlines()[-lines:]
     return "\n".join(kept) if kept else "(log is empty)"
+
+
+def _model_of(segment: Path) -> str:
+    """The model sha256 named by a decision-log segment's first line ("" when it has none)."""
+    with contextlib.suppress(OSError, ValueError, KeyError), open(segment, "rb") as handle:
+        return str(json.loads(handle.readline())["model_sha256"])
+    return ""
 
 
 def write_atomic(path: Path, payload: bytes) -> None:

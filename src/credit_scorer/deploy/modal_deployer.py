@@ -33,7 +33,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from credit_scorer.deploy.base import Deployment, DeploymentError, DeploymentStatus
+from credit_scorer.deploy.base import Activation, Deployment, DeploymentError, DeploymentStatus
 from credit_scorer.deploy.endpoint import (
     check_model_file,
     check_release_id,
@@ -60,6 +60,7 @@ from credit_scorer.integrations.modal_settings import (
     MODAL_TOKEN_SECRET,
     ModalSettings,
 )
+from credit_scorer.release import ledger
 from credit_scorer.release.store import ComplianceStore, StoreError
 from credit_scorer.serving.reasons import reason_table_path
 
@@ -103,11 +104,21 @@ class ModalDeployer:
         self.lock = lock
 
     # ------------------------------------------------------------------ protocol
-    def deploy(self, release_id: str, model_path: Path, model_sha256: str, port: int | None = None) -> Deployment:
+    def deploy(
+        self,
+        release_id: str,
+        model_path: Path,
+        model_sha256: str,
+        port: int | None = None,
+        activation: Activation | None = None,
+    ) -> Deployment:
         """Deploy the model as the release's Modal app; return once it answers with the expected sha256.
 
         ``port`` does not apply (Modal serves HTTPS on 443) and is ignored. Deploying a release that
         is already live with the same model returns its deployment; with another model it raises.
+        ``activation`` is not supported by Modal containers (they cannot watch the ledger): a Modal
+        endpoint scores as soon as it is ready, and a crash before the approval is recorded is
+        undone by the next command's recovery, which stops it (see the README).
         """
         check_release_id(release_id)
         model_sha256 = model_sha256.strip().lower()
@@ -155,7 +166,8 @@ class ModalDeployer:
                     started_at=now_utc(),
                     backend=self.backend,
                 )
-                self.store.replace(self._state_path(release_id), deployment.model_dump_json(indent=2).encode() + b"\n")
+                data = deployment.model_dump_json(indent=2).encode() + b"\n"
+                ledger.commit(self.store, "deployment", self._state_path(release_id), data)
             except BaseException:
                 self._stop_quietly(release_id)
                 raise
@@ -168,8 +180,19 @@ class ModalDeployer:
             if self.get(release_id) is None:
                 return False
             stopped = self._stop_app(release_id)
-            self.store.delete(self._state_path(release_id))
+            ledger.commit_removal(self.store, "deployment", self._state_path(release_id))
             return stopped
+
+    def seal_logs(self) -> list[str]:
+        """Modal containers keep their decision logs on the Volume, per container; they are not sealed here."""
+        return []
+
+    def await_active(self, release_id: str, timeout: float = 15.0) -> Deployment:
+        """A Modal endpoint is active once ready: the tracked deployment, or DeploymentError when none is."""
+        deployment = self.get(release_id)
+        if deployment is None or not health_ok(deployment.url, timeout=min(self.probe_timeout, timeout)):
+            raise DeploymentError(f"release {release_id} has no live Modal endpoint")
+        return deployment
 
     def list(self) -> list[DeploymentStatus]:
         """Every tracked deployment, with liveness (``/health`` answers)."""

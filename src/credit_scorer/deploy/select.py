@@ -38,7 +38,7 @@ def deployer_for(store: ComplianceStore, env: Mapping[str, str] | None = None) -
     from credit_scorer.deploy.local import LocalDeployer
     from credit_scorer.release.workflow import DEPLOYMENTS_DIR
 
-    return LocalDeployer(store.local_path(DEPLOYMENTS_DIR))
+    return LocalDeployer(store.local_path(DEPLOYMENTS_DIR), store=store)
 
 
 def _is_local_url(url: str) -> bool:

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, SecretStr
 
 from credit_scorer.errors import ConfigError
 from credit_scorer.integrations.tickets import ROLLED_BACK, TICKETS_DIR, CommentKind, Ticket, TicketComment
+from credit_scorer.release import ledger
 from credit_scorer.release.records import iso_utc, utc_now
 from credit_scorer.release.store import ComplianceStore, StoreError
 
@@ -123,7 +124,7 @@ class JiraTicketTracker:
             }
             issue = self._call("create issue", self.client.create_issue, fields=fields)
             mapping = {"release_id": key, "jira_key": issue.key, "run_id": run_id, "created_at": iso_utc(utc_now())}
-            self.store.write_new(self._map_path(key), (json.dumps(mapping, indent=2) + "\n").encode())
+            ledger.commit(self.store, "ticket", self._map_path(key), (json.dumps(mapping, indent=2) + "\n").encode())
         return self.get(key)
 
     def add_comment(self, key: str, author: str, kind: CommentKind, body: str) -> None:

@@ -1,7 +1,8 @@
 """Release tickets (SOP §1 step 1: "open Jira ticket AI-REL-<run-id>").
 
 The gate talks to a :class:`TicketTracker`; the local tracker keeps each ticket as JSON
-in the compliance store (``tickets/AI-REL-<id>.json``). A Jira tracker plugs in behind
+in the compliance store (``tickets/AI-REL-<id>.json``), every version of it ledgered (kind
+``ticket``), so an edited timeline is caught by ``audit verify``. A Jira tracker plugs in behind
 the same protocol. Ticket updates never block a decision: callers record first, then
 update the ticket, and report a failed update instead of losing the decision.
 """
@@ -13,6 +14,7 @@ from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from credit_scorer.release import ledger
 from credit_scorer.release.records import iso_utc, utc_now
 from credit_scorer.release.store import ComplianceStore
 
@@ -81,7 +83,7 @@ class LocalTicketTracker:
 
     def _save(self, ticket: Ticket) -> None:
         data = json.dumps(ticket.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
-        self.store.replace(self._path(ticket.key), data.encode("utf-8"))
+        ledger.commit(self.store, "ticket", self._path(ticket.key), data.encode("utf-8"))
 
     def get(self, key: str) -> Ticket:
         """The ticket with its timeline; StoreError when there is none."""

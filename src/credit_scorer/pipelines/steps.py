@@ -28,7 +28,7 @@ from credit_scorer.fairness import FairnessReport
 from credit_scorer.integrations.tickets import TicketTracker, release_key, tracker_for
 from credit_scorer.model import TrainedModel
 from credit_scorer.pipelines.materializers import TABLE_MATERIALIZER
-from credit_scorer.release import gate, terminal, workflow
+from credit_scorer.release import gate, people_registry, terminal, workflow
 from credit_scorer.release.records import ApprovalRecord, TesterSignoff, iso_utc, utc_now
 from credit_scorer.release.release_log import read_rows
 from credit_scorer.release.settings import ReleaseSettings
@@ -220,12 +220,14 @@ def open_release_ticket(
 ) -> tuple[Annotated[str, "release_id"], Annotated[int, "thresholds_version"]]:
     """Open the release ticket AI-REL-<run id> once the data has passed validation; note the thresholds in force.
 
-    A threshold configuration that differs from the store's current version is recorded
-    here as a new version (who, why) before training, so a run stopped by bad data writes nothing.
+    A threshold configuration that differs from the store's current version is recorded here as a new version
+    (who, why), and on the store's first use the people file becomes its people registry version 1 — here,
+    before training, so a run stopped by bad data writes nothing.
     """
     run_id = str(get_step_context().pipeline_run.id)
     release_id = release_key(run_id)
     store, tracker = _store_and_tracker(settings)
+    people_registry.adopt_if_absent(store, settings.people, settings.people_source)
     version = note_config_at_run_start(store, policy, settings.submitter)
     tracker.open_ticket(
         release_id,
@@ -328,6 +330,7 @@ def prepare_gate(
         thresholds_version=thresholds_version,
     )
     store, tracker = _store_and_tracker(settings)
+    candidate = _with_roles(candidate, _roles_now(store, settings))
     artefacts = workflow.save_gate_inputs(store, candidate)
     stdin = sys.__stdin__
     channel = gate.choose_channel(os.environ, bool(stdin and stdin.isatty()))
@@ -352,6 +355,16 @@ def prepare_gate(
     return candidate, channel
 
 
+def _roles_now(store: ComplianceStore, settings: ReleaseSettings) -> people_registry.PeopleInForce:
+    """The people the decision is checked against: the store's registry now (or the run's dev-mode file)."""
+    return people_registry.people_for_decision(store, settings.people, settings.people_version, settings.people_source)
+
+
+def _with_roles(candidate: ReleaseCandidate, roles: people_registry.PeopleInForce) -> ReleaseCandidate:
+    """The candidate naming the people registry version its decision is checked against (copied into records)."""
+    return candidate.model_copy(update={"people_version": roles.version, "people_source": roles.source})
+
+
 @step()
 def approve_deployment(
     settings: ReleaseSettings,
@@ -361,15 +374,18 @@ def approve_deployment(
 ) -> Annotated[gate.GateDecision, "gate_decision"]:
     """Take the decision from its channel, apply the gate's rules; record and stop on reject or refusal."""
     store, tracker = _store_and_tracker(settings)
-    candidate = release_candidate
+    roles = _roles_now(store, settings)
+    candidate = _with_roles(release_candidate, roles)
     workflow.ensure_undecided(store, candidate.release_id)
     dev_mode = settings.waives_duties
 
     def current_signoff() -> TesterSignoff | None:
-        return workflow.signoff_from_env(store, tracker, settings.people, candidate, os.environ, dev_mode)
+        return workflow.signoff_from_env(store, tracker, roles.people, candidate, os.environ, dev_mode)
 
     if gate_channel == "automated":
-        decision = gate.automated_decision(os.environ, candidate.checks, current_signoff(), iso_utc(utc_now()))
+        decided_at = iso_utc(utc_now())
+        gate.automated_decision(os.environ, candidate.checks, None, decided_at)  # bad variables: nothing recorded
+        decision = gate.automated_decision(os.environ, candidate.checks, current_signoff(), decided_at)
     elif gate_channel == "interactive":
         decision = terminal.prompt_decision(terminal.terminal_console(), candidate.checks, current_signoff)
     elif external_decision is not None:
@@ -381,7 +397,7 @@ def approve_deployment(
         record = workflow.record_rejection(store, tracker, candidate, decision, [], dev_mode)
         _log_to_run({"approval_id": record.approval_id, "approved": False, "decision_mode": decision.decision_mode})
         raise RuntimeError(f"{decision.refusal_reason} (recorded as {record.approval_id})")
-    waivers = gate.validate_decision(decision, candidate.checks, settings.people, settings.submitter, dev_mode)
+    waivers = gate.validate_decision(decision, candidate.checks, roles.people, settings.submitter, dev_mode)
     if not decision.approved:
         record = workflow.record_rejection(store, tracker, candidate, decision, waivers, dev_mode)
         _log_to_run({"approval_id": record.approval_id, "approved": False, "decision_mode": decision.decision_mode})
@@ -403,15 +419,15 @@ def deploy_model(
     """Store the model by sha256, start the endpoint, record approval + URL, log the release."""
     store, tracker = _store_and_tracker(settings)
     dev_mode = settings.waives_duties
-    waivers = gate.validate_decision(
-        gate_decision, release_candidate.checks, settings.people, settings.submitter, dev_mode
-    )
+    roles = _roles_now(store, settings)
+    checks = release_candidate.checks
+    waivers = gate.validate_decision(gate_decision, checks, roles.people, settings.submitter, dev_mode)
     deployer = deployer_for(store)
     record, deployment = workflow.deploy_release(
         store,
         tracker,
         deployer,
-        release_candidate,
+        _with_roles(release_candidate, roles),
         gate_decision,
         model.to_bytes(),
         waivers,

@@ -25,7 +25,14 @@ from pydantic import BaseModel, ConfigDict
 
 from credit_scorer.checks import ThresholdChecks
 from credit_scorer.errors import CreditScorerError
-from credit_scorer.release.identity import RULE_SIGNOFF, IdentityError, People, duty_violations, enforce
+from credit_scorer.release.identity import (
+    RULE_SIGNOFF,
+    IdentityError,
+    People,
+    duty_violations,
+    enforce,
+    role_violation,
+)
 from credit_scorer.release.records import DecisionMode, TesterSignoff
 
 Channel = Literal["automated", "interactive", "wait"]
@@ -66,6 +73,34 @@ def choose_channel(env: Mapping[str, str], stdin_is_terminal: bool) -> Channel:
     if stdin_is_terminal:
         return "interactive"
     return "wait"
+
+
+def check_automated_env(env: Mapping[str, str], people: People, dev_mode: bool) -> None:
+    """Refuse, before anything runs or is recorded, CI variables the automated channel could not act on.
+
+    Only when ``DEPLOY_APPROVAL`` is set: it must be y/yes/n/no; ``APPROVER`` and ``APPROVAL_RATIONALE``
+    must be set; ``APPROVER`` must hold the approver role and ``TESTER`` (when set) the tester role
+    (unless dev mode waives roles). Raises :class:`GateInputError` or :class:`IdentityError` naming the variable.
+    """
+    if choose_channel(env, stdin_is_terminal=False) != "automated":
+        return
+    answer = env.get(ENV_DECISION, "").strip().lower()
+    if answer not in {"y", "yes", "n", "no"}:
+        raise GateInputError(
+            f"{ENV_DECISION} must be 'y' or 'n' (or yes/no), not {env.get(ENV_DECISION)!r}; nothing was run or recorded"
+        )
+    missing = [name for name in (ENV_APPROVER, ENV_RATIONALE) if not env.get(name, "").strip()]
+    if missing:
+        raise GateInputError(
+            f"{ENV_DECISION}={answer} needs {' and '.join(missing)} to be set; nothing was run or recorded"
+        )
+    problems = {ENV_APPROVER: role_violation(people, env[ENV_APPROVER].strip(), "approver")}
+    tester = env.get(ENV_TESTER, "").strip()
+    if tester:
+        problems[ENV_TESTER] = role_violation(people, tester, "tester")
+    found = [f"{problem} (from the {var} variable)" for var, problem in problems.items() if problem]
+    if found and not (dev_mode or people.policy.dev_mode):
+        raise IdentityError("refused: " + "; ".join(found) + "; nothing was run or recorded")
 
 
 def automated_decision(

@@ -141,6 +141,10 @@ class ApprovalRecord(Frozen):
     annex_iv_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
     annex_iv_missing_facts: int | None = None
     thresholds_version: int | None = None
+    people_version: int | None = None
+    """The version of the store's people registry the roles were checked against (None: a dev-mode file)."""
+    people_source: str | None = None
+    """Where the roles came from, e.g. ``people registry v2`` or ``dev mode: people file …``."""
 
     def to_json(self) -> bytes:
         """The bytes written to the store."""
@@ -158,10 +162,12 @@ class SignoffRecord(Frozen):
     note: str
     source: Literal["cli", "env", "console", "jira"]
     record_version: str = RECORD_VERSION
+    people_version: int | None = None
+    people_source: str | None = None
 
     def to_json(self) -> bytes:
-        """The bytes written to the store."""
-        return canonical_json(self.model_dump(mode="json"))
+        """The bytes written to the store (unset people fields left out, as in records written before them)."""
+        return canonical_json(self.model_dump(mode="json", exclude_none=True))
 
 
 def approval_schema() -> dict[str, object]:
@@ -209,15 +215,19 @@ def _free_id(store: ComplianceStore, directory: str, stem: str) -> str:
     return record_id
 
 
-def write_approval(store: ComplianceStore, record_fields: dict[str, object], decided_at: datetime) -> ApprovalRecord:
-    """Write a new approval record named after its decision time; distinct files for the same second."""
+def write_approval(
+    store: ComplianceStore, record_fields: dict[str, object], decided_at: datetime, *, activates: str | None = None
+) -> ApprovalRecord:
+    """Write a new approval record named after its decision time; distinct files for the same second.
+
+    ``activates``: the token of the endpoint this approval makes official, carried by its ledger entry.
+    """
     with store.lock(APPROVALS_DIR):
         signer = ledger.signer_for(store)
         approval_id = _free_id(store, APPROVALS_DIR, f"approval_{file_stamp(decided_at)}")
         record = ApprovalRecord.model_validate({**record_fields, "approval_id": approval_id})
-        data = record.to_json()
-        path = store.write_new(f"{APPROVALS_DIR}/{approval_id}.json", data)
-        ledger.append(store, "approval", path, data, signer=signer)
+        path = f"{APPROVALS_DIR}/{approval_id}.json"
+        ledger.commit(store, "approval", path, record.to_json(), signer=signer, activates=activates)
     return record
 
 
@@ -229,6 +239,8 @@ def write_signoff(
     note: str,
     source: Literal["cli", "env", "console", "jira"],
     at: datetime,
+    people_version: int | None = None,
+    people_source: str | None = None,
 ) -> SignoffRecord:
     """Write a tester sign-off record."""
     with store.lock(SIGNOFFS_DIR):
@@ -242,10 +254,10 @@ def write_signoff(
             tester=tester,
             note=note,
             source=source,
+            people_version=people_version,
+            people_source=people_source,
         )
-        data = record.to_json()
-        path = store.write_new(f"{SIGNOFFS_DIR}/{signoff_id}.json", data)
-        ledger.append(store, "signoff", path, data, signer=signer)
+        ledger.commit(store, "signoff", f"{SIGNOFFS_DIR}/{signoff_id}.json", record.to_json(), signer=signer)
     return record
 
 

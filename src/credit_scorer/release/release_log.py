@@ -1,20 +1,27 @@
 """``model_release_log.md``: one Markdown table row per release or rollback (SOP §1 step 6).
 
-Rows are appended under the store lock and the file is replaced atomically, so two
-runs at once each add a complete row. ``--git-commit`` commits the log when the store
-lies inside a git work tree.
+The ledger is the log's source of truth: a row is appended to the ledger first (its text inline in the
+entry), then the file is rewritten as the header plus every ledgered row, atomically. A crash between the
+two leaves a file one row short, which the next append (or :func:`rebuild`) completes; it never leaves a
+row the ledger does not know. Each row names the ledger checkpoint at the moment it was written
+(``ledger seq N · head …``), so a copy of the log kept elsewhere proves how far the ledger had come.
+``--git-commit`` commits the log when the store lies inside a git work tree.
 """
 
 from __future__ import annotations
 
+import logging
 import subprocess
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from credit_scorer.faults import crash_point
 from credit_scorer.release import ledger
 from credit_scorer.release.store import ComplianceStore
+
+log = logging.getLogger(__name__)
 
 LOG_FILE = "model_release_log.md"
 COLUMNS = (
@@ -27,12 +34,21 @@ COLUMNS = (
     "approval id",
     "by",
     "note",
+    "ledger checkpoint",
 )
+LEGACY_COLUMNS = COLUMNS[:-1]
+"""Logs written before rows carried the ledger checkpoint keep their header; their new rows gain the cell."""
 HEADER = (
     "# Model release log\n\n"
     "One row per release or rollback, appended by credit-scorer (SOP §1 step 6, §4).\n\n"
     "| " + " | ".join(COLUMNS) + " |\n"
     "|" + "|".join("---" for _ in COLUMNS) + "|\n"
+)
+LEGACY_HEADER = (
+    "# Model release log\n\n"
+    "One row per release or rollback, appended by credit-scorer (SOP §1 step 6, §4).\n\n"
+    "| " + " | ".join(LEGACY_COLUMNS) + " |\n"
+    "|" + "|".join("---" for _ in LEGACY_COLUMNS) + "|\n"
 )
 
 
@@ -50,6 +66,8 @@ class ReleaseLogRow(BaseModel):
     approval_id: str
     by: str
     note: str = ""
+    checkpoint: str = ""
+    """The ledger when the row was written: ``ledger seq N · head <16 hex>``."""
 
     def as_markdown(self) -> str:
         """The row as a Markdown table line."""
@@ -63,6 +81,7 @@ class ReleaseLogRow(BaseModel):
             self.approval_id,
             self.by,
             self.note,
+            self.checkpoint,
         ]
         return "| " + " | ".join(_cell(c) for c in cells) + " |\n"
 
@@ -83,9 +102,9 @@ def parse_rows(text: str) -> list[ReleaseLogRow]:
         if not line.startswith("| ") or line.startswith("| date"):
             continue
         cells = _split_row(line)
-        if len(cells) != len(COLUMNS):
+        if len(cells) not in (len(COLUMNS), len(LEGACY_COLUMNS)):
             continue
-        rows.append(ReleaseLogRow.model_validate(dict(zip(ReleaseLogRow.model_fields, cells, strict=True))))
+        rows.append(ReleaseLogRow.model_validate(dict(zip(ReleaseLogRow.model_fields, cells, strict=False))))
     return rows
 
 
@@ -130,15 +149,50 @@ def row_lines(text: str) -> list[str]:
     return [line for line in _lines(text) if _is_row(line)]
 
 
-def append_row(store: ComplianceStore, row: ReleaseLogRow) -> None:
-    """Append one row atomically, and its entry to the ledger."""
+def append_row(store: ComplianceStore, row: ReleaseLogRow, *, activates: str | None = None) -> ReleaseLogRow:
+    """Append one row: to the ledger first (with the checkpoint before it), then to the file; return the row."""
     with store.lock("release-log"):
         signer = ledger.signer_for(store)
-        current = store.read_text(LOG_FILE) if store.exists(LOG_FILE) else HEADER
-        line = row.as_markdown()
-        store.replace(LOG_FILE, (current + line).encode("utf-8"))
-        number = len(row_lines(current)) + 1
-        ledger.append(store, row.event, ledger.row_path(number), line.encode("utf-8"), row=line, signer=signer)
+        ledger.recover_pending(store)
+        rebuild(store)
+        written = row.model_copy(update={"checkpoint": row.checkpoint or ledger.head_note(store)})
+        line = written.as_markdown()
+        number = len(ledgered_rows(store)) + 1
+        ledger.append(
+            store, written.event, ledger.row_path(number), line.encode("utf-8"), row=line, signer=signer,
+            activates=activates,
+        )  # fmt: skip
+        crash_point("release-row-ledgered")
+        rebuild(store)
+    return written
+
+
+def ledgered_rows(store: ComplianceStore) -> list[str]:
+    """The release-log rows the ledger records, in order (each with its newline)."""
+    return [e.row for e in ledger.entries(store) if e.kind in ledger.ROW_KINDS and e.row is not None]
+
+
+def rebuild(store: ComplianceStore) -> bool:
+    """Rewrite the log as its header plus the ledgered rows when the file lags behind the ledger.
+
+    Only a file that is the header plus an earlier part of the ledgered rows (what a crash leaves) is
+    rewritten; a file that says anything else is left as evidence for ``audit verify``. True if rewritten.
+    """
+    rows = ledgered_rows(store)
+    current = store.read_text(LOG_FILE) if store.exists(LOG_FILE) else None
+    if current is None and not rows:
+        return False
+    header = LEGACY_HEADER if current is not None and current.startswith(LEGACY_HEADER) else HEADER
+    wanted = header + "".join(rows)
+    if current == wanted:
+        return False
+    lines = row_lines(current) if current is not None else []
+    lagging = current is None or (current == header + "".join(lines) and lines == rows[: len(lines)])
+    if not lagging:
+        log.warning("%s differs from the ledger's rows; left as it is for `credit-scorer audit verify`", LOG_FILE)
+        return False
+    store.replace(LOG_FILE, wanted.encode("utf-8"))
+    return True
 
 
 def git_commit_log(store: ComplianceStore, message: str) -> str:

@@ -16,6 +16,9 @@ class ReleaseSettings(BaseModel):
     submitter: str
     store_url: str
     people: People
+    people_version: int | None = None
+    """The store's people registry version in force (None when dev mode uses a file from outside it)."""
+    people_source: str | None = None
     dev_mode: bool = False
     wait_timeout_seconds: int = Field(5, ge=1)
     port: int | None = Field(None, ge=1, le=65535)

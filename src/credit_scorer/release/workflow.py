@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import secrets
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
@@ -23,17 +24,18 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from credit_scorer.checks import ThresholdChecks
-from credit_scorer.deploy.base import Deployer, Deployment, DeploymentError
+from credit_scorer.deploy.base import Activation, Deployer, Deployment, DeploymentError
 from credit_scorer.documents.collect import AnnexIvDocument
 from credit_scorer.errors import CreditScorerError
 from credit_scorer.evaluate import Evaluation
 from credit_scorer.fairness import FairnessReport
-from credit_scorer.integrations.tickets import ROLLED_BACK, TicketTracker, typed_signoffs
-from credit_scorer.release import records
+from credit_scorer.faults import crash_point
+from credit_scorer.integrations.tickets import ROLLED_BACK, CommentKind, TicketTracker, typed_signoffs
+from credit_scorer.release import ledger, ledger_verify, records, recovery
 from credit_scorer.release.gate import ENV_TESTER, ENV_TESTER_NOTE, GateDecision
 from credit_scorer.release.identity import IdentityError, People, enforce, role_violation
 from credit_scorer.release.records import ApprovalRecord, TesterSignoff, iso_utc, utc_now
-from credit_scorer.release.release_log import ReleaseLogRow, append_row, git_commit_log, read_rows
+from credit_scorer.release.release_log import ReleaseLogRow, append_row, git_commit_log
 from credit_scorer.release.store import ComplianceStore, StoreError
 from credit_scorer.risk import RiskAssessment
 
@@ -66,6 +68,8 @@ class ReleaseCandidate(BaseModel):
     decision_threshold: float
     annex_iv: AnnexIvDocument | None = None
     thresholds_version: int | None = None
+    people_version: int | None = None
+    people_source: str | None = None
 
 
 def artefact_dir(release_id: str) -> str:
@@ -88,7 +92,7 @@ def save_gate_inputs(store: ComplianceStore, candidate: ReleaseCandidate) -> str
             if store.read_bytes(path) != data:
                 raise StoreError(f"{path} exists with other content; release ids must not be reused")
             continue
-        store.write_new(path, data)
+        ledger.commit(store, "release_file", path, data)
     return f"{store.url}/{folder}"
 
 
@@ -111,8 +115,9 @@ def save_annex_iv(
         "model_card.md": model_card.encode("utf-8"),
         "sbom.cdx.json": sbom,
     }
+    signer = ledger.signer_for(store)
     for name, data in files.items():
-        store.write_new(f"{folder}/{name}", data)
+        ledger.commit(store, "release_file", f"{folder}/{name}", data, signer=signer)
     return AnnexIvDocument(
         pdf_path=f"{folder}/annex_iv.pdf",
         pdf_sha256=hashlib.sha256(pdf).hexdigest(),
@@ -133,7 +138,7 @@ def store_model(store: ComplianceStore, model_bytes: bytes) -> tuple[str, str]:
         if hashlib.sha256(store.read_bytes(path)).hexdigest() != digest:
             raise StoreError(f"{path} in the store does not match its sha256; the model file was changed")
     else:
-        store.write_new(path, model_bytes)
+        ledger.commit(store, "model", path, model_bytes)
     return path, digest
 
 
@@ -175,6 +180,8 @@ def sign_off(
     note: str,
     source: SignoffSource,
     dev_mode: bool,
+    people_version: int | None = None,
+    people_source: str | None = None,
 ) -> records.SignoffRecord:
     """Record the tester's "Tester ✓" after checking their role and that they did not submit."""
     problems = [p for p in [role_violation(people, tester, "tester")] if p]
@@ -183,8 +190,10 @@ def sign_off(
     if any(r.approved is not None for r in records.decisions_for(store, release_id)):
         raise ReleaseRefused(f"{release_id} already has a decision; a sign-off now would come after it")
     enforce(problems, dev_mode or people.policy.dev_mode)
-    record = records.write_signoff(store, run_id, release_id, tester, note, source, utc_now())
-    _ticket(tracker.add_comment, release_id, tester, "signoff", f"Tester ✓ {note}".strip())
+    record = records.write_signoff(
+        store, run_id, release_id, tester, note, source, utc_now(), people_version, people_source
+    )
+    _comment(store, tracker, release_id, tester, "signoff", f"Tester ✓ {note}".strip())
     return record
 
 
@@ -196,6 +205,8 @@ def signoff_from_tracker(
     run_id: str,
     release_id: str,
     dev_mode: bool,
+    people_version: int | None = None,
+    people_source: str | None = None,
 ) -> TesterSignoff | None:
     """An earlier sign-off, else a "Tester ✓" typed in the ticket (Jira) by a tester, recorded now (source ``jira``)."""
     existing = latest_signoff(store, release_id)
@@ -210,7 +221,18 @@ def signoff_from_tracker(
         return None
     comment = found[0]
     sign_off(
-        store, tracker, people, candidate_submitter, run_id, release_id, comment.author, comment.body, "jira", dev_mode
+        store,
+        tracker,
+        people,
+        candidate_submitter,
+        run_id,
+        release_id,
+        comment.author,
+        comment.body,
+        "jira",
+        dev_mode,
+        people_version,
+        people_source,
     )
     return latest_signoff(store, release_id)
 
@@ -225,7 +247,15 @@ def signoff_from_env(
 ) -> TesterSignoff | None:
     """An earlier sign-off or one typed in Jira, else one from ``TESTER`` (recorded now, source ``env``)."""
     existing = signoff_from_tracker(
-        store, tracker, people, candidate.submitter, candidate.run_id, candidate.release_id, dev_mode
+        store,
+        tracker,
+        people,
+        candidate.submitter,
+        candidate.run_id,
+        candidate.release_id,
+        dev_mode,
+        candidate.people_version,
+        candidate.people_source,
     )
     if existing is not None:
         return existing
@@ -243,6 +273,8 @@ def signoff_from_env(
         env.get(ENV_TESTER_NOTE, "signed off via the TESTER variable"),
         "env",
         dev_mode,
+        candidate.people_version,
+        candidate.people_source,
     )
     return latest_signoff(store, candidate.release_id)
 
@@ -281,6 +313,8 @@ def _record_fields(
         "annex_iv_path": candidate.annex_iv.pdf_path if candidate.annex_iv else None,
         "annex_iv_sha256": candidate.annex_iv.pdf_sha256 if candidate.annex_iv else None,
         "annex_iv_missing_facts": len(candidate.annex_iv.missing_facts) if candidate.annex_iv else None,
+        "people_version": candidate.people_version,
+        "people_source": candidate.people_source,
     }
 
 
@@ -313,25 +347,11 @@ def record_rejection(
     record = records.write_approval(
         store, _record_fields(candidate, decision, waivers, dev_mode), _decided_at(decision)
     )
-    kind = "refusal" if decision.refusal_reason else "decision"
+    kind: CommentKind = "refusal" if decision.refusal_reason else "decision"
     body = decision.refusal_reason or f"Rejected: {decision.rationale}"
-    _ticket(tracker.add_comment, candidate.release_id, decision.approver, kind, f"{body} ({record.approval_id})")
+    _comment(store, tracker, candidate.release_id, decision.approver, kind, f"{body} ({record.approval_id})")
     _ticket(tracker.set_status, candidate.release_id, "rejected")
     return record
-
-
-def stop_unrecorded(store: ComplianceStore, deployer: Deployer) -> list[str]:
-    """Stop endpoints that no approval record or rollback row vouches for (left by an interrupted deploy)."""
-    vouched = {(r.release_id, r.deployment_url) for r in records.read_approvals(store) if r.approved}
-    vouched |= {(r.release_id, r.deployment_url) for r in read_rows(store)}
-    stopped = []
-    for status in deployer.list():
-        d = status.deployment
-        if not any(rid == d.release_id and url and _same_url(url, d.url) for rid, url in vouched):
-            deployer.stop(d.release_id)
-            stopped.append(d.release_id)
-            log.warning("stopped %s at %s: no approval record vouches for it (interrupted deploy)", d.release_id, d.url)
-    return stopped
 
 
 def deploy_release(
@@ -346,26 +366,42 @@ def deploy_release(
     port: int | None,
     git_commit: bool,
 ) -> tuple[ApprovalRecord, Deployment | None]:
-    """Store the model, start the endpoint, then record the approval with its URL and log the release.
+    """Put an approved model live so that no crash leaves it half done.
 
-    When the endpoint cannot be started the approval is still recorded (with
+    Under the store's ``deploy`` lock: recover what an earlier crash left → ledger the intent → store the model
+    → start the endpoint inactive (registered first) → write the approval record, whose ledger entry carries
+    the endpoint's activation token → the endpoint activates → release-log row → stop the endpoints it
+    replaces → ledger the outcome. When the endpoint cannot be started the approval is still recorded (with
     ``deployment_url: null`` and the error) and :class:`DeploymentError` is raised.
     """
     ensure_undecided(store, candidate.release_id)
-    model_path, digest = store_model(store, model_bytes)
-    if digest != candidate.model_sha256:
-        raise StoreError(f"model bytes hash to {digest}, but the run's model is {candidate.model_sha256}")
-    fields = _record_fields(candidate, decision, waivers, dev_mode) | {"model_path": model_path}
-    with store.lock("deploy"):  # one release goes live at a time, so "replace the previous one" holds
-        stop_unrecorded(store, deployer)
+    with store.lock(recovery.DEPLOY_LOCK):  # one release goes live at a time, so "replace the previous one" holds
+        recovery.recover(store, deployer)
+        operation = recovery.begin(
+            store,
+            "deploy",
+            candidate.release_id,
+            model_sha256=candidate.model_sha256,
+            approver=decision.approver,
+            decision_mode=decision.decision_mode,
+        )
+        crash_point("deploy-intent")
+        model_path, digest = store_model(store, model_bytes)
+        if digest != candidate.model_sha256:
+            raise StoreError(f"model bytes hash to {digest}, but the run's model is {candidate.model_sha256}")
+        crash_point("deploy-model-stored")
+        fields = _record_fields(candidate, decision, waivers, dev_mode) | {"model_path": model_path}
         previous = [d for d in deployer.list() if d.deployment.release_id != candidate.release_id]
+        token = secrets.token_hex(16)
         try:
             with local_model_file(store, model_path) as model_file:
-                deployment = deployer.deploy(candidate.release_id, model_file, digest, port)
+                deployment = deployer.deploy(candidate.release_id, model_file, digest, port, _activation(store, token))
         except DeploymentError as exc:
             record = records.write_approval(store, fields | {"deployment_error": str(exc)}, _decided_at(decision))
-            _ticket(
-                tracker.add_comment,
+            recovery.finish(store, operation, "failed", f"the endpoint could not be started: {exc}")
+            _comment(
+                store,
+                tracker,
                 candidate.release_id,
                 decision.approver,
                 "decision",
@@ -373,10 +409,15 @@ def deploy_release(
             )
             raise
         try:
-            record = records.write_approval(store, fields | {"deployment_url": deployment.url}, _decided_at(decision))
+            record = records.write_approval(
+                store, fields | {"deployment_url": deployment.url}, _decided_at(decision), activates=token
+            )
         except BaseException:
             deployer.stop(candidate.release_id)  # no deployment without its record
             raise
+        crash_point("deploy-approval-recorded")
+        deployment = deployer.await_active(candidate.release_id)
+        crash_point("deploy-activated")
         append_row(
             store,
             ReleaseLogRow(
@@ -390,19 +431,24 @@ def deploy_release(
                 by=decision.approver,
             ),
         )
+        crash_point("deploy-row-logged")
         if git_commit:
             log.info("release log: %s", git_commit_log(store, f"Release {candidate.release_id} ({record.approval_id})"))
         for old in previous:
             deployer.stop(old.deployment.release_id)
-    _ticket(
-        tracker.add_comment,
+        crash_point("deploy-previous-stopped")
+        recovery.finish(store, operation, "done", approval_id=record.approval_id, url=deployment.url)
+    _comment(
+        store,
+        tracker,
         candidate.release_id,
         decision.approver,
         "decision",
         f"Approved: {decision.rationale} ({record.approval_id})",
     )
-    _ticket(
-        tracker.add_comment,
+    _comment(
+        store,
+        tracker,
         candidate.release_id,
         "credit-scorer",
         "deployment",
@@ -410,6 +456,11 @@ def deploy_release(
     )
     _ticket(tracker.set_status, candidate.release_id, "deployed")
     return record, deployment
+
+
+def _activation(store: ComplianceStore, token: str) -> Activation | None:
+    """What the endpoint waits for: the token in the store's ledger file (local stores)."""
+    return Activation(ledger_file=store.local_path(ledger.LEDGER_FILE), token=token) if store.is_local else None
 
 
 def rollback(
@@ -424,11 +475,11 @@ def rollback(
 ) -> tuple[ReleaseLogRow, Deployment]:
     """Serve the release that was at ``url`` again, after checking its model file and approval.
 
-    Refuses (changing nothing) for an unknown URL, a missing or altered model file, or a
-    release that was never approved.
+    Only ledgered, signature-checked records count: refuses (changing nothing) for an unknown URL, a row
+    or approval not in the ledger, a missing or altered model file, or a release that was never approved.
     """
-    with store.lock("deploy"):
-        stop_unrecorded(store, deployer)
+    with store.lock(recovery.DEPLOY_LOCK):
+        recovery.recover(store, deployer)
         return _rollback(store, tracker, deployer, people, url, reason, actor, port)
 
 
@@ -447,9 +498,10 @@ def _rollback(
     violation = role_violation(people, actor, "submitter")
     if violation and role_violation(people, actor, "approver"):
         raise IdentityError(f"refused: {violation}; rollbacks are done by an ML engineer or an approver")
-    rows = [r for r in read_rows(store) if _same_url(r.deployment_url, url)]
+    found = ledger.entries(store)  # read first, for precise refusals; verified in full before acting
+    rows = [r for r in recovery.ledgered_rows(found) if _same_url(r.deployment_url, url)]
     if not rows:
-        raise ReleaseRefused(f"no release in {store.url}/model_release_log.md was deployed at {url}")
+        raise ReleaseRefused(f"no release in the ledger of {store.url} was deployed at {url}")
     target = rows[-1]
     path = f"{MODELS_DIR}/{target.sha256}.json"
     if not store.exists(path):
@@ -459,11 +511,14 @@ def _rollback(
         raise ReleaseRefused(f"model file {path} was changed: its sha256 is {actual}, the log says {target.sha256}")
     approvals = [
         r
-        for r in records.read_approvals(store)
+        for r in recovery.ledgered_approvals(store, found)
         if r.release_id == target.release_id and r.approved and r.model_sha256 == target.sha256
     ]
     if not approvals:
-        raise ReleaseRefused(f"{target.release_id} has no approval record for model {target.sha256}; not restoring it")
+        raise ReleaseRefused(
+            f"{target.release_id} has no approval record for model {target.sha256} in the ledger; not restoring it"
+        )
+    found = trusted_entries(store)
     statuses = deployer.list()
     already = [d for d in statuses if d.deployment.release_id == target.release_id and d.alive]
     if already:
@@ -472,41 +527,71 @@ def _rollback(
         )
     live = [d for d in statuses if d.deployment.release_id != target.release_id]
     wanted = port or _port_of(url)
+    operation = recovery.begin(store, "rollback", target.release_id, url=url, by=actor, reason=reason)
+    crash_point("rollback-intent")
+    token = secrets.token_hex(16)
+    activation = _activation(store, token)
     with local_model_file(store, path) as model_file:
         try:
-            deployment = deployer.deploy(target.release_id, model_file, target.sha256, wanted)
-        except DeploymentError:
+            deployment = deployer.deploy(target.release_id, model_file, target.sha256, wanted, activation)
+        except DeploymentError as exc:
             if port is not None:
+                recovery.finish(store, operation, "failed", f"the endpoint could not be started: {exc}")
                 raise
-            deployment = deployer.deploy(target.release_id, model_file, target.sha256, None)
-    row = ReleaseLogRow(
-        date=iso_utc(utc_now()),
-        event="rollback",
-        release_id=target.release_id,
-        model_path=path,
-        sha256=target.sha256,
-        deployment_url=deployment.url,
-        approval_id=approvals[-1].approval_id,
-        by=actor,
-        note=reason,
+            try:
+                deployment = deployer.deploy(target.release_id, model_file, target.sha256, None, activation)
+            except DeploymentError as again:
+                recovery.finish(store, operation, "failed", f"the endpoint could not be started: {again}")
+                raise
+    crash_point("rollback-server-ready")
+    row = append_row(
+        store,
+        ReleaseLogRow(
+            date=iso_utc(utc_now()),
+            event="rollback",
+            release_id=target.release_id,
+            model_path=path,
+            sha256=target.sha256,
+            deployment_url=deployment.url,
+            approval_id=approvals[-1].approval_id,
+            by=actor,
+            note=reason,
+        ),
+        activates=token,
     )
-    append_row(store, row)
-    releases = [r.release_id for r in read_rows(store) if r.event == "release" and r.release_id != target.release_id]
+    crash_point("rollback-row-logged")
+    deployment = deployer.await_active(target.release_id)
+    earlier = [r for r in recovery.ledgered_rows(found) if r.event == "release"]
+    releases = [r.release_id for r in earlier if r.release_id != target.release_id]
     rolled_back = [d.deployment.release_id for d in live] or releases[-1:]
     for old in live:
         deployer.stop(old.deployment.release_id)
+    recovery.finish(store, operation, "done", url=deployment.url, replaced=[d.deployment.release_id for d in live])
     for release_id in rolled_back:
         _ticket(tracker.add_label, release_id, ROLLED_BACK)
-        _ticket(
-            tracker.add_comment,
+        _comment(
+            store,
+            tracker,
             release_id,
             actor,
             "rollback",
             f"ROLLED BACK to {target.release_id} at {deployment.url}: {reason}",
         )
         _ticket(tracker.set_status, release_id, "rolled back")
-    _ticket(tracker.add_comment, target.release_id, actor, "rollback", f"Restored at {deployment.url}: {reason}")
+    _comment(store, tracker, target.release_id, actor, "rollback", f"Restored at {deployment.url}: {reason}")
     return row, deployment
+
+
+def trusted_entries(store: ComplianceStore) -> list[ledger.LedgerEntry]:
+    """The ledger's entries, only when the ledger verifies without errors; ReleaseRefused naming the first."""
+    problems, found = ledger_verify.verify_with_entries(store)
+    bad = ledger_verify.errors(problems)
+    if bad:
+        raise ReleaseRefused(
+            f"the compliance store does not verify ({len(bad)} problem(s), first: {bad[0]}); "
+            "nothing is restored from it; run `credit-scorer audit verify`"
+        )
+    return found
 
 
 def _same_url(a: str, b: str) -> bool:
@@ -519,6 +604,17 @@ def _same_url(a: str, b: str) -> bool:
 def _port_of(url: str) -> int | None:
     tail = url.rstrip("/").rsplit(":", 1)[-1]
     return int(tail) if tail.isdigit() else None
+
+
+def _comment(
+    store: ComplianceStore, tracker: TicketTracker, release_id: str, author: str, kind: CommentKind, body: str
+) -> None:
+    """Add a comment to the ticket, ending with the ledger checkpoint at this moment (``[ledger seq N · head …]``).
+
+    A copy of the ticket outside the store (Jira) then proves how far the ledger had come.
+    """
+    note = ledger.head_note(store)
+    _ticket(tracker.add_comment, release_id, author, kind, f"{body} [{note}]" if note else body)
 
 
 def _ticket(action: Callable[..., object], *args: object) -> None:
