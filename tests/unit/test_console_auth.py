@@ -123,3 +123,32 @@ def test_csrf_tokens_are_compared_exactly() -> None:
     assert not tokens_match(session.csrf_token, "")
     assert not tokens_match(session.csrf_token, session.csrf_token[:-1])
     assert session.csrf_token != session.session_id
+
+
+def test_sign_in_attempts_are_reserved_atomically_before_any_password_is_checked() -> None:
+    """40 attempts at once: 5 get to verify a password, the rest are locked out; failures then keep the lock."""
+    import threading
+
+    store = SessionStore()
+    start = threading.Barrier(40)
+    waits: list[float] = []
+    guard = threading.Lock()
+
+    def attempt() -> None:
+        start.wait()
+        wait = store.begin_attempt("Jane Doe")
+        with guard:
+            waits.append(wait)
+
+    threads = [threading.Thread(target=attempt) for _ in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    reserved = [w for w in waits if w == 0]
+    assert len(reserved) == sessions_mod.MAX_FAILED_SIGNINS
+    for _ in reserved:
+        store.end_attempt("Jane Doe", succeeded=False)
+    assert store.begin_attempt("Jane Doe") == pytest.approx(sessions_mod.LOCKOUT_SECONDS, abs=5)
+    assert store.begin_attempt("Quinn Tester") == 0  # other names are not affected
+    store.end_attempt("Quinn Tester", succeeded=True)

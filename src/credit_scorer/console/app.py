@@ -8,9 +8,13 @@ Routes (all but ``/login`` and ``/static`` need a signed-in session):
 - ``GET /releases/{release_id}/status.json``: progress of a resumed run (polled by the page)
 - ``GET /releases/{release_id}/annex-iv.pdf`` and ``.html``
 - ``POST /releases/{release_id}/signoff`` (tester role), ``POST /releases/{release_id}/decision`` (approver role)
+- ``POST /releases/{release_id}/resume`` (approver role): run a failed resume of a submitted decision again
 - ``GET /audit``: every ledgered record with its verification status
 
 Every POST must carry the session's CSRF token; a request from another origin is refused.
+Every request re-checks its session against the credentials file and the people/roles file
+(each re-read only when it changes): a removed person, a changed role or a changed password
+ends the session at once. Every page is rendered with autoescaping on.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+import jinja2
 from fastapi import FastAPI, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -35,8 +40,9 @@ from credit_scorer.deploy.select import deployer_for
 from credit_scorer.errors import CreditScorerError
 from credit_scorer.integrations.tickets import TicketTracker, tracker_for
 from credit_scorer.pipelines import run as runs
-from credit_scorer.release.identity import RULE_ROLE, People, load_people
-from credit_scorer.release.store import ComplianceStore
+from credit_scorer.release.identity import PEOPLE_ENV, RULE_ROLE, People, people_file, role_violation
+from credit_scorer.release.people_registry import PEOPLE_DIR, people_in_force
+from credit_scorer.release.store import STORE_ENV, ComplianceStore
 from credit_scorer.release.workflow import artefact_dir
 
 HERE = Path(__file__).parent
@@ -52,6 +58,39 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
+# Bidi controls (RLO, LRI …) in a name or note would reorder what the page shows around them;
+# they are shown as visible [U+202E] marks instead.
+BIDI_CONTROLS = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+_VISIBLE_CONTROLS = {ord(c): f"[U+{ord(c):04X}]" for c in BIDI_CONTROLS}
+
+
+def _show_controls(value: Any) -> Any:
+    """Every ``{{ … }}`` value before it is escaped: bidi controls made visible (escaped text stays escaped)."""
+    if isinstance(value, str):
+        return value.translate(_VISIBLE_CONTROLS)  # on Markup, translate returns Markup: still escaped
+    return value
+
+
+def http_url(value: Any) -> str:
+    """The URL if it is an absolute http(s) URL, else "" (a record's URL is a link only then)."""
+    text = str(value or "")
+    parts = urlsplit(text)
+    return text if parts.scheme.lower() in {"http", "https"} and parts.netloc and text == text.strip() else ""
+
+
+def template_environment() -> jinja2.Environment:
+    """The Jinja2 environment of every console page: autoescaping on for every template, whatever its name.
+
+    (Starlette's default turns autoescaping on by file extension, and ``.j2`` is not one it knows.)
+    """
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        autoescape=True,
+        finalize=_show_controls,
+    )
+    environment.filters["http_url"] = http_url
+    environment.globals["version"] = __version__
+    return environment
 
 
 @dataclass(frozen=True)
@@ -83,14 +122,50 @@ class Console:
         self.tracker: TicketTracker = tracker_for(self.store)
         self.deployer = deployer_for(self.store)
         self.sessions = SessionStore()
-        self.resumer = actions.Resumer(settings.log_dir, self.store.url)
+        self.resumer = actions.Resumer(settings.log_dir, self.store.url, self.resume_environment())
+        self._credentials = users.WatchedFile(lambda: settings.users_file, users.load_credentials)
+        # the store's people registry in force (or, in dev mode, the --people file): re-read when a version is added
+        self._people = users.WatchedFile(self._people_folder, lambda _folder: self._registry())
         self._zenml = threading.RLock()  # ZenML's client is used from one request thread at a time
         self._deciding: dict[str, threading.Lock] = {}
         self._deciding_guard = threading.Lock()
 
+    def _people_folder(self) -> Path:
+        return self.store.local_path(PEOPLE_DIR) if self.store.is_local else Path("/nonexistent/remote-store")
+
+    def _registry(self) -> People:
+        explicit = self.settings.people_file is not None
+        return people_in_force(self.store, self.settings.people_file, self.settings.dev_mode, explicit).people
+
     def people(self) -> People:
-        """The people/roles file, read per request so a role change takes effect at once."""
-        return load_people(self.settings.people_file)
+        """The people/roles file, checked per request (re-read when changed): a role change takes effect at once."""
+        return self._people.get()
+
+    def credentials(self) -> users.CredentialsFile:
+        """The console credentials file, checked per request (re-read when it changed)."""
+        return self._credentials.get()
+
+    def resume_environment(self) -> dict[str, str]:
+        """The console's own settings for the ``credit-scorer resume`` it starts (absolute paths)."""
+        return {
+            STORE_ENV: self.store.url,
+            PEOPLE_ENV: str(people_file(self.settings.people_file).resolve()),
+            users.USERS_ENV: str(self.settings.users_file.resolve()),
+        }
+
+    def still_valid(self, session: Session) -> bool:
+        """Whether the session's person still has the credential and role they signed in with."""
+        try:
+            credential = self.credentials().users.get(session.name)
+            people = self.people()
+        except (CreditScorerError, OSError):
+            return False  # an unreadable file signs everybody out rather than trusting old sessions
+        return (
+            credential is not None
+            and credential.role == session.role
+            and users.fingerprint(credential) == session.fingerprint
+            and role_violation(people, session.name, session.role) is None
+        )
 
     @contextmanager
     def zenml(self) -> Iterator[None]:
@@ -123,8 +198,7 @@ def create_console(settings: ConsoleSettings) -> FastAPI:
     console = Console(settings)
     app = FastAPI(title="credit-scorer approval console", version=__version__, docs_url=None, redoc_url=None)
     app.state.console = console
-    templates = Jinja2Templates(directory=str(HERE / "templates"))
-    templates.env.globals["version"] = __version__
+    templates = Jinja2Templates(env=template_environment())
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
     @app.middleware("http")
@@ -136,7 +210,11 @@ def create_console(settings: ConsoleSettings) -> FastAPI:
 
     # -- helpers ---------------------------------------------------------------
     def session_of(request: Request) -> Session | None:
-        return console.sessions.get(request.cookies.get(SESSION_COOKIE))
+        session = console.sessions.get(request.cookies.get(SESSION_COOKIE))
+        if session is not None and not console.still_valid(session):
+            console.sessions.end(session.session_id)
+            return None
+        return session
 
     def to_login(request: Request) -> RedirectResponse:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
@@ -206,21 +284,23 @@ def create_console(settings: ConsoleSettings) -> FastAPI:
             )
         name = name.strip()
         error = None
-        wait = console.sessions.locked_out(name)
+        wait = console.sessions.begin_attempt(name)  # reserved before the password is verified
         if wait:
             error = f"Too many failed sign-ins for this name; try again in {int(wait) + 1} s."
         else:
+            credential = None
             try:
-                role = users.authenticate(console.settings.users_file, console.people(), name, password)
+                credential = users.verify(console.credentials(), console.people(), name, password)
             except CreditScorerError as exc:
-                role, error = None, str(exc)
-            if role is not None:
-                session = console.sessions.create(name, role)
+                error = str(exc)
+            finally:
+                console.sessions.end_attempt(name, succeeded=credential is not None)
+            if credential is not None:
+                session = console.sessions.create(name, credential.role, users.fingerprint(credential))
                 signed_in = RedirectResponse(_safe_next(next), status_code=303)
                 signed_in.set_cookie(SESSION_COOKIE, session.session_id, httponly=True, samesite="strict", path="/")
                 signed_in.delete_cookie(LOGIN_COOKIE, path="/login")
                 return signed_in
-            console.sessions.failed(name)
             error = error or "Wrong name or password (or your role was removed from the people/roles file)."
         token = sessions_token()
         response = render(request, "login.html.j2", None, 401, login_token=token, next=_safe_next(next), error=error)
@@ -249,12 +329,20 @@ def create_console(settings: ConsoleSettings) -> FastAPI:
         if session is None:
             return to_login(request)
         with console.zenml():
-            waiting, history = views.list_releases(console.store, console.tracker, console.deployer)
+            waiting, history = views.list_releases(
+                console.store, console.tracker, console.deployer, console.resumer.state
+            )
         return render(request, "releases.html.j2", session, waiting=waiting, history=history)
 
     def detail_page(request: Request, session: Session, release_id: str, status: int = 200, **extra: Any) -> Response:
-        with console.zenml():
-            detail = views.release_detail(console.store, console.tracker, console.deployer, release_id)
+        try:
+            with console.zenml():
+                detail = views.release_detail(
+                    console.store, console.tracker, console.deployer, release_id, console.resumer.state
+                )
+        except KeyError:
+            message = extra.get("error") or f"No release {release_id} in the store."
+            return render(request, "refused.html.j2", session, status if status != 200 else 404, message=message)
         return render(
             request,
             "release.html.j2",
@@ -263,6 +351,7 @@ def create_console(settings: ConsoleSettings) -> FastAPI:
             d=detail,
             resume_code=console.resumer.exit_code(release_id),
             resume_log=console.resumer.log_tail(release_id),
+            resume_failure=console.resumer.failure(release_id) if detail.row.status == "resume-failed" else None,
             form=extra.pop("form", {}),
             error=extra.pop("error", None),
             **extra,
@@ -273,10 +362,7 @@ def create_console(settings: ConsoleSettings) -> FastAPI:
         session = session_of(request)
         if session is None:
             return to_login(request)
-        try:
-            return detail_page(request, session, release_id)
-        except KeyError:
-            return render(request, "refused.html.j2", session, 404, message=f"No release {release_id} in the store.")
+        return detail_page(request, session, release_id)
 
     @app.get("/releases/{release_id}/status.json")
     def release_status(request: Request, release_id: str) -> Response:
@@ -286,7 +372,9 @@ def create_console(settings: ConsoleSettings) -> FastAPI:
             return JSONResponse({"detail": "sign in first"}, status_code=401)
         try:
             with console.zenml():
-                status = views.release_status(console.store, console.tracker, console.deployer, release_id)
+                status = views.release_status(
+                    console.store, console.tracker, console.deployer, release_id, console.resumer.state
+                )
         except KeyError:
             return JSONResponse({"detail": f"no release {release_id}"}, status_code=404)
         return JSONResponse(
@@ -448,6 +536,39 @@ def create_console(settings: ConsoleSettings) -> FastAPI:
                 f"(decision mode console){' and deploy' if gate_decision.approved else ''}.",
             )
         )
+        return RedirectResponse(f"/releases/{release_id}", status_code=303)
+
+    @app.post("/releases/{release_id}/resume", response_class=HTMLResponse)
+    def retry_resume(request: Request, release_id: str, csrf_token: str = Form("")) -> Response:
+        """Run the resume of a submitted decision again after it failed; the decision itself is not asked for again."""
+        session = session_of(request)
+        refused = refuse_post(request, session, csrf_token)
+        if refused:
+            return refused
+        assert session is not None
+        try:
+            run_id = _run_of(release_id)
+            if session.role != "approver":
+                raise _Refused(
+                    403,
+                    f"{RULE_ROLE}: you are signed in as {session.role}; only an approver (AI compliance officer) "
+                    "retries the resume of a decision",
+                )
+            with console.deciding(release_id), console.zenml():
+                status = views.release_status(
+                    console.store, console.tracker, console.deployer, release_id, console.resumer.state
+                )
+                if status.row.status != "resume-failed":
+                    raise _Refused(
+                        409, f"nothing to retry: {release_id} is {status.row.status_label.lower()}; reload the page"
+                    )
+                console.resumer.note(release_id, f"retry requested by {session.name} in the console")
+                console.resumer.start(release_id, run_id)
+        except _Refused as exc:
+            return detail_page(request, session, release_id, exc.status, error=exc.message)
+        except (CreditScorerError, KeyError, OSError) as exc:
+            return detail_page(request, session, release_id, _status_for(exc), error=_message(exc))
+        session.flash.append(("ok", f"Resuming {release_id} again with the decision already submitted."))
         return RedirectResponse(f"/releases/{release_id}", status_code=303)
 
     def _run_of(release_id: str) -> str:

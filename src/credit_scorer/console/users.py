@@ -5,14 +5,22 @@ holds for each person the role they sign in with and an argon2id hash of their p
 never the password. Who holds which role stays decided by the people/roles file: a
 person can only get credentials for a role that file gives them, and a sign-in is
 refused once the file no longer does. The file is written atomically with mode 0600.
+
+A console session remembers a :func:`fingerprint` of the credential it was opened with; the
+console checks it on every request (:class:`WatchedFile` re-reads the file only when it changed),
+so removing a person, changing their role or their password ends their open sessions at once.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -21,6 +29,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from credit_scorer.errors import ConfigError, CreditScorerError
 from credit_scorer.release.identity import People, Role, role_violation
 from credit_scorer.release.records import iso_utc, utc_now
+
+T = TypeVar("T")
 
 USERS_ENV = "CREDIT_SCORER_USERS"
 DEFAULT_USERS_FILE = ".credit-scorer/console-users.json"
@@ -118,16 +128,61 @@ def remove_user(path: Path, name: str) -> bool:
     return True
 
 
-def authenticate(path: Path, people: People, name: str, password: str) -> Role | None:
-    """The role a person signs in with, or None for a wrong name, password or a role they no longer hold.
+def verify(credentials: CredentialsFile, people: People, name: str, password: str) -> Credential | None:
+    """The credential a person signs in with, or None for a wrong name, password or a role they no longer hold.
 
-    Unknown names are checked against a dummy hash, so timing does not tell which names exist.
+    Exactly one argon2 verification per call: unknown names are checked against a dummy hash,
+    so timing does not tell which names exist.
     """
-    credential = load_credentials(path).users.get(name)
+    credential = credentials.users.get(name)
     try:
         _HASHER.verify(credential.password_hash if credential else _DUMMY_HASH, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return None
     if credential is None or role_violation(people, name, credential.role):
         return None
-    return credential.role
+    return credential
+
+
+def authenticate(path: Path, people: People, name: str, password: str) -> Role | None:
+    """The role a person signs in with (see :func:`verify`), reading the credentials file now."""
+    credential = verify(load_credentials(path), people, name, password)
+    return credential.role if credential else None
+
+
+def fingerprint(credential: Credential) -> str:
+    """What a session remembers of the credential it was opened with: a new password or role changes it.
+
+    A hash of the role and the stored argon2 hash (never the hash itself, never the password).
+    """
+    return hashlib.sha256(f"{credential.role}\0{credential.password_hash}".encode()).hexdigest()
+
+
+class WatchedFile(Generic[T]):
+    """A file's parsed contents, read again only when the file changes (inode, mtime or size).
+
+    Checked on every request, so a change (``credentials.json`` replaced by ``users remove``,
+    a role edited in the people file) takes effect at once, while unchanged files cost one ``stat``.
+    """
+
+    def __init__(self, path: Callable[[], Path], load: Callable[[Path], T]) -> None:
+        self._path = path
+        self._load = load
+        self._lock = threading.Lock()
+        self._key: tuple[str, int, int, int] | None = None
+        self._value: T | None = None
+
+    def get(self) -> T:
+        """The current contents (raises what ``load`` raises, e.g. ConfigError; nothing is cached then)."""
+        path = self._path()
+        try:
+            stat = path.stat()
+            key: tuple[str, int, int, int] | None = (str(path), stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        except FileNotFoundError:
+            key = None
+        with self._lock:
+            if key is None or key != self._key or self._value is None:
+                value = self._load(path)
+                self._key, self._value = key, value
+                return value
+            return self._value

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel
 
@@ -25,6 +26,9 @@ from credit_scorer.release.workflow import RELEASES_DIR, ReleaseCandidate, artef
 from credit_scorer.risk import RiskAssessment
 
 M = TypeVar("M", bound=BaseModel)
+ResumeState = Literal["running", "ended"]
+ResumeLookup = Callable[[str], "ResumeState | None"]
+"""How the console's background resume of a release stands: running, ended, or None (none known)."""
 _SUBMITTED_BY = re.compile(r"submitted by (.+?); ")
 
 # status key -> (label, badge colour class)
@@ -39,6 +43,7 @@ STATUS_LABELS: dict[str, tuple[str, str]] = {
     "rejected": ("Rejected", "red"),
     "refused": ("Refused", "red"),
     "failed": ("Run failed", "red"),
+    "resume-failed": ("Decision recorded, resume failed", "red"),
     "unknown": ("Unknown", "grey"),
 }
 
@@ -99,8 +104,13 @@ def status_of(
     condition_status: str | None,
     live_releases: set[str],
     release_id: str,
+    resume: Literal["running", "failed"] | None = None,
 ) -> str:
-    """The status key of a release from its records, ticket, run and deployments."""
+    """The status key of a release from its records, ticket, run and deployments.
+
+    ``resume`` says how the resume of a submitted but not yet recorded decision stands
+    (see :func:`resume_of`): still running, or failed (the decision waits for a retry).
+    """
     if decisions:
         first = decisions[0]
         if not first.approved:
@@ -112,6 +122,10 @@ def status_of(
         if first.deployment_url is None:
             return "deploy-failed" if first.deployment_error else "resuming"
         return "deployed"
+    if resume == "running":
+        return "resuming"
+    if resume == "failed":
+        return "resume-failed"
     if run_status == "paused":
         return "waiting" if condition_status == "pending" else "resuming"
     if run_status in {"resuming", "running", "initializing", "provisioning"}:
@@ -146,7 +160,7 @@ def live_release_ids(deployer: Deployer) -> set[str]:
 
 
 def list_releases(
-    store: ComplianceStore, tracker: TicketTracker, deployer: Deployer
+    store: ComplianceStore, tracker: TicketTracker, deployer: Deployer, resumes: ResumeLookup | None = None
 ) -> tuple[list[ReleaseRow], list[ReleaseRow]]:
     """(waiting at the gate, oldest first; every other release, newest first)."""
     live = live_release_ids(deployer)
@@ -161,11 +175,33 @@ def list_releases(
         run_id = ticket.run_id if ticket else (decisions[0].run_id if decisions else "")
         gate = _gate(run_id) if run_id and not decisions else None
         checks = _model(store, f"{artefact_dir(release_id)}/threshold_checks.json", ThresholdChecks)
-        row = _row(release_id, run_id, ticket, decisions, gate, live, _submitter_from(ticket), checks)
+        row = _row(release_id, run_id, ticket, decisions, gate, live, _submitter_from(ticket), checks, resumes)
         (waiting if row.status == "waiting" else history).append(row)
     waiting.sort(key=lambda r: r.created)
     history.sort(key=lambda r: r.created, reverse=True)
     return waiting, history
+
+
+def resume_of(
+    release_id: str,
+    decisions: list[ApprovalRecord],
+    gate: runs.GateState | None,
+    resumes: ResumeLookup | None,
+) -> Literal["running", "failed"] | None:
+    """How the resume of a submitted decision stands, when the run has not recorded it yet.
+
+    Failed: the run failed after the gate was resolved, or its resume process ended while the
+    run is still paused. The decision is kept in the resolved gate condition, so it can be resumed
+    again; nobody is asked to decide twice.
+    """
+    if decisions or gate is None or gate.submitted is None or gate.condition_status != "resolved":
+        return None
+    state = resumes(release_id) if resumes else None
+    if state == "running":
+        return "running"
+    if gate.run_status == "failed" or (gate.run_status == "paused" and state == "ended"):
+        return "failed"
+    return None
 
 
 def _gate(run_id: str) -> runs.GateState | None:
@@ -184,6 +220,7 @@ def _row(
     live: set[str],
     submitter: str,
     checks: ThresholdChecks | None,
+    resumes: ResumeLookup | None = None,
 ) -> ReleaseRow:
     first = decisions[0] if decisions else None
     status = status_of(
@@ -193,6 +230,7 @@ def _row(
         gate.condition_status if gate else None,
         live,
         release_id,
+        resume_of(release_id, decisions, gate, resumes),
     )
     return ReleaseRow(
         release_id=release_id,
@@ -227,7 +265,11 @@ class ReleaseStatus:
 
 
 def release_status(
-    store: ComplianceStore, tracker: TicketTracker, deployer: Deployer, release_id: str
+    store: ComplianceStore,
+    tracker: TicketTracker,
+    deployer: Deployer,
+    release_id: str,
+    resumes: ResumeLookup | None = None,
 ) -> ReleaseStatus:
     """The status of one release; KeyError when the store has no such release."""
     if release_id not in release_ids(store):
@@ -239,15 +281,19 @@ def release_status(
     steps = runs.run_progress(run_id)[1] if gate is not None else []
     checks = _model(store, f"{artefact_dir(release_id)}/threshold_checks.json", ThresholdChecks)
     live = live_release_ids(deployer)
-    row = _row(release_id, run_id, ticket, decisions, gate, live, _submitter_from(ticket), checks)
+    row = _row(release_id, run_id, ticket, decisions, gate, live, _submitter_from(ticket), checks, resumes)
     return ReleaseStatus(row, ticket, decisions, gate, steps, checks)
 
 
 def release_detail(
-    store: ComplianceStore, tracker: TicketTracker, deployer: Deployer, release_id: str
+    store: ComplianceStore,
+    tracker: TicketTracker,
+    deployer: Deployer,
+    release_id: str,
+    resumes: ResumeLookup | None = None,
 ) -> ReleaseDetail:
     """The page of one release; KeyError when the store has no such release."""
-    status = release_status(store, tracker, deployer, release_id)
+    status = release_status(store, tracker, deployer, release_id, resumes)
     folder = artefact_dir(release_id)
     candidate: ReleaseCandidate | None = None
     if status.gate is not None:

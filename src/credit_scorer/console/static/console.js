@@ -17,7 +17,7 @@
   if (!panel || panel.dataset.poll !== "1") return;
   var url = "/releases/" + encodeURIComponent(panel.dataset.release) + "/status.json";
   var text = panel.querySelector("[data-testid=progress-text]");
-  var settled = ["live", "deployed", "rejected", "refused", "failed", "deploy-failed", "rolled-back"];
+  var settled = ["live", "deployed", "rejected", "refused", "failed", "resume-failed", "deploy-failed", "rolled-back"];
 
   function render(state) {
     var steps = panel.querySelector("ol.steps");
