@@ -12,15 +12,17 @@ import zlib
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
 from pydantic import BaseModel, ConfigDict
-from sklearn.model_selection import train_test_split
 
 from credit_scorer.config import PACKAGE_PREFIX, ColumnSpec, DatasetSpec, TrainingConfig
 from credit_scorer.errors import DatasetIntegrityError, DataValidationError
+
+if TYPE_CHECKING:
+    import pandera.pandas as pa
 
 MAX_ROWS_SHOWN = 5
 """How many offending rows an error message lists per column and check."""
@@ -157,6 +159,7 @@ def _numeric(series: pd.Series) -> pd.Series:
 
 def _check(name: str, ok: Callable[[pd.Series, pd.Series], pd.Series]) -> pa.Check:
     """A vectorised check that passes missing values (those are `not_nullable`'s job)."""
+    import pandera.pandas as pa  # pandera: ~0.5 s, only when data is validated
 
     def run(series: pd.Series) -> pd.Series:
         return ok(series, _numeric(series)) | series.isna()
@@ -196,6 +199,7 @@ def _fmt(value: float) -> str:
 
 def dataset_schema(spec: DatasetSpec) -> pa.DataFrameSchema:
     """The pandera schema a dataset must meet, built from its spec."""
+    import pandera.pandas as pa
     columns: dict[str, pa.Column] = {}
     for name in spec.required_columns:
         col_spec = spec.columns.get(name, ColumnSpec(type="int"))
@@ -247,6 +251,7 @@ def validate_dataset(
     Raises :class:`DataValidationError` naming each failing column, the check and the
     first offending rows (0-based row number and file line).
     """
+    import pandera.pandas as pa
     if frame.empty:
         raise DataValidationError(f"{source} has no data rows")
     schema = dataset_schema(spec)
@@ -298,6 +303,7 @@ def split_dataset(
     frame: pd.DataFrame, spec: DatasetSpec, config: TrainingConfig
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, SplitSizes]:
     """Stratified, seeded train / validation / test split."""
+    from sklearn.model_selection import train_test_split  # scikit-learn: only when splitting
     labels = default_labels(frame, spec)
     if len(np.unique(labels)) < 2:
         raise DataValidationError(f"column {spec.target.column!r} holds only one class; a scoring model needs both")

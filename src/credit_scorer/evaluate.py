@@ -9,17 +9,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
-from scipy.stats import ks_2samp
-from sklearn.metrics import (
-    accuracy_score,
-    balanced_accuracy_score,
-    brier_score_loss,
-    confusion_matrix,
-    f1_score,
-    precision_score,
-    recall_score,
-    roc_auc_score,
-)
 
 from credit_scorer.config import DatasetSpec
 from credit_scorer.data import default_labels
@@ -73,6 +62,19 @@ def expected_calibration_error(defaulted: np.ndarray, proba: np.ndarray, bins: i
 
 def evaluate_predictions(defaulted: np.ndarray, proba: np.ndarray, threshold: float) -> Evaluation:
     """Metrics of default probabilities ``proba`` against outcomes, at a decision threshold."""
+    # imported here: the result types of this module are used by code that never computes metrics
+    from scipy.stats import ks_2samp
+    from sklearn.metrics import (
+        accuracy_score,
+        balanced_accuracy_score,
+        brier_score_loss,
+        confusion_matrix,
+        f1_score,
+        precision_score,
+        recall_score,
+        roc_auc_score,
+    )
+
     predicted = (proba >= threshold).astype(np.int8)
     tn, fp, fn, tp = confusion_matrix(defaulted, predicted, labels=[0, 1]).ravel()
     ks = ks_2samp(proba[defaulted == 1], proba[defaulted == 0]).statistic

@@ -12,7 +12,6 @@ import json
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-import lightgbm as lgb
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
@@ -20,6 +19,7 @@ from credit_scorer.config import RatioFeature
 from credit_scorer.contract import InputContract
 
 if TYPE_CHECKING:
+    import lightgbm as lgb
     import pandas as pd
 
 
@@ -61,6 +61,8 @@ class TrainedModel(BaseModel):
 
     @cached_property
     def _booster(self) -> lgb.Booster:
+        import lightgbm as lgb  # ~2 s (it imports scikit-learn and SciPy): only when a model is scored
+
         return lgb.Booster(model_str=self.booster)
 
     def predict_default_proba(self, frame: pd.DataFrame) -> np.ndarray:

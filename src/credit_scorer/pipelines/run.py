@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict
 from zenml.client import Client
 from zenml.enums import ExecutionStatus
 
+from credit_scorer import constants
 from credit_scorer.checks import ThresholdChecks
 from credit_scorer.config import DatasetSpec, PolicyConfig, TrainingConfig
 from credit_scorer.data import DataQualityReport, DatasetInfo, SplitSizes
@@ -16,7 +17,6 @@ from credit_scorer.documents.inputs import AnnexIvInputs, ProviderFacts
 from credit_scorer.evaluate import Evaluation
 from credit_scorer.fairness import FairnessReport
 from credit_scorer.model import TrainedModel
-from credit_scorer.pipelines.training import training_pipeline
 from credit_scorer.release.gate import WAIT_CONDITION, GateDecision
 from credit_scorer.release.records import ApprovalRecord
 from credit_scorer.release.settings import ReleaseSettings
@@ -108,7 +108,7 @@ def _failed_step(run_id: UUID) -> tuple[str | None, str | None]:
 
 def latest_run_id() -> UUID | None:
     """ID of the newest training run, if any."""
-    runs = Client().list_pipeline_runs(pipeline_name=training_pipeline.name, sort_by="desc:created", size=1)
+    runs = Client().list_pipeline_runs(pipeline_name=constants.PIPELINE_NAME, sort_by="desc:created", size=1)
     return runs.items[0].id if runs.items else None
 
 
@@ -123,6 +123,8 @@ def run_training(
 
     Raises :class:`PipelineRunFailed` naming the failed step and its error.
     """
+    from credit_scorer.pipelines.training import training_pipeline  # the steps import the ML stack: only to run
+
     ensure_zenml_store()
     before = latest_run_id()
     try:
@@ -138,7 +140,7 @@ def run_training(
 
 def recent_runs(limit: int) -> list[tuple[str, str, str]]:
     """``(run id, created UTC, status)`` of the newest training runs."""
-    runs = Client().list_pipeline_runs(pipeline_name=training_pipeline.name, sort_by="desc:created", size=limit)
+    runs = Client().list_pipeline_runs(pipeline_name=constants.PIPELINE_NAME, sort_by="desc:created", size=limit)
     return [(str(r.id), r.created.strftime("%Y-%m-%d %H:%M:%S"), str(r.status.value)) for r in runs.items]
 
 
