@@ -16,12 +16,12 @@ import statistics
 import time
 from pathlib import Path
 
-from credit_scorer import checks, data, evaluate, fairness, risk, train
-from credit_scorer.config import load_dataset_spec, load_policy, training_config
 from credit_scorer.documents import annex_iv
 from credit_scorer.documents.build import build_inputs
 from credit_scorer.documents.inputs import load_provider_facts
-from credit_scorer.release.identity import load_people
+from credit_scorer.domain import checks, data, evaluate, fairness, risk, train
+from credit_scorer.domain.config import load_dataset_spec, load_policy, training_config
+from credit_scorer.records.people import load_people
 from credit_scorer.release.settings import ReleaseSettings
 
 RESULTS = Path(__file__).parent / "results" / "annex_iv.json"

@@ -39,9 +39,10 @@ def build_store(root: Path, releases: int) -> None:
     sys.path.insert(0, str(REPO))
     from tests import audit_builders as build
 
-    from credit_scorer.release import records, workflow
-    from credit_scorer.release.release_log import ReleaseLogRow, append_row
-    from credit_scorer.release.store import ComplianceStore
+    from credit_scorer.records import models as records
+    from credit_scorer.records.release_log import ReleaseLogRow, append_row
+    from credit_scorer.records.store import ComplianceStore
+    from credit_scorer.release import workflow
 
     store = ComplianceStore(str(root))
     models = []
@@ -95,7 +96,7 @@ def main() -> None:
         setup = time.perf_counter() - start
 
         from credit_scorer.audit.verify import audit_verify
-        from credit_scorer.release.store import ComplianceStore
+        from credit_scorer.records.store import ComplianceStore
 
         store = ComplianceStore(str(root))
         times, report = [], None

@@ -55,8 +55,8 @@ NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 # ---------------------------------------------------------------------------
 def train_default_model(folder: Path) -> tuple[Path, Any, Any]:
     """The default model on the bundled data (no ZenML), saved as a model file; also its test split."""
-    from credit_scorer import data, train
-    from credit_scorer.config import load_dataset_spec, training_config
+    from credit_scorer.domain import data, train
+    from credit_scorer.domain.config import load_dataset_spec, training_config
 
     spec = load_dataset_spec()
     config = training_config()
@@ -71,7 +71,7 @@ def train_default_model(folder: Path) -> tuple[Path, Any, Any]:
 
 def payloads(model: Any, test: Any) -> dict[str, dict[str, Any]]:
     """Request bodies per server: a declined and an approved applicant, and a 1,000-row batch."""
-    from credit_scorer.train import model_matrix
+    from credit_scorer.domain.train import model_matrix
 
     fields = model.request_fields
     proba = model.predict_default_proba(test)

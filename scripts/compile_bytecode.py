@@ -20,7 +20,7 @@ import sys
 import time
 
 ZENML_AND_STATE = (
-    "from credit_scorer.zenml_state import use_project_zenml_state, ensure_zenml_store\n"
+    "from credit_scorer.pipelines.zenml_state import use_project_zenml_state, ensure_zenml_store\n"
     "use_project_zenml_state()\n"
     "ensure_zenml_store()\n"
     "import zenml.orchestrators.local.local_orchestrator, zenml.execution.pipeline.dynamic.runner\n"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-from credit_scorer.cli import app
+from credit_scorer.apps.cli.main import app
 
 if __name__ == "__main__":
     sys.exit(app(["redeploy", *sys.argv[1:]]))

@@ -12,10 +12,11 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from credit_scorer.config import Thresholds
-from credit_scorer.release import records, workflow
-from credit_scorer.release.release_log import ReleaseLogRow, append_row
-from credit_scorer.release.store import ComplianceStore
+from credit_scorer.domain.config import Thresholds
+from credit_scorer.records import models as records
+from credit_scorer.records.release_log import ReleaseLogRow, append_row
+from credit_scorer.records.store import ComplianceStore
+from credit_scorer.release import workflow
 
 SUBMITTER = "Ada Lovelace"
 TESTER = "Quinn Tester"

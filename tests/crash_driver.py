@@ -3,7 +3,7 @@
     python -m tests.crash_driver deploy STORE CANDIDATE_JSON MODEL_FILE
     python -m tests.crash_driver rollback STORE URL
 
-``CREDIT_SCORER_CRASH_AT`` (see :mod:`credit_scorer.faults`) names where the process kills itself. The tester
+``CREDIT_SCORER_CRASH_AT`` (see :mod:`credit_scorer.core.faults`) names where the process kills itself. The tester
 has signed off before (in the test process), so the only writes here are the release protocol's own.
 """
 
@@ -12,10 +12,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from credit_scorer.deploy.select import deployer_for
-from credit_scorer.integrations.tickets import LocalTicketTracker
-from credit_scorer.release import people_registry, workflow
-from credit_scorer.release.store import ComplianceStore
+from credit_scorer.adapters.factory import deployer_for
+from credit_scorer.adapters.tickets import LocalTicketTracker
+from credit_scorer.records import people_registry
+from credit_scorer.records.store import ComplianceStore
+from credit_scorer.release import workflow
 from tests.integration.conftest import DEMO, approved_decision
 
 SUBMITTER = DEMO["SUBMITTER"]

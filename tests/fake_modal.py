@@ -1,7 +1,7 @@
 """Stand-ins for Modal, which these tests cannot reach.
 
 :class:`InMemoryVolume` is a test double of the part of ``modal.Volume`` that
-``credit_scorer.release.modal_volume`` uses: ``listdir`` (``modal.types.FileEntry`` entries; a
+``credit_scorer.records.modal_volume`` uses: ``listdir`` (``modal.types.FileEntry`` entries; a
 file path lists just that file; a missing path raises ``modal.exception.NotFoundError``),
 ``read_file`` (chunks; a missing file raises ``FileNotFoundError``, as modal.volume converts it),
 ``batch_upload(force=...)`` (uploads happen when the batch closes; without ``force`` an existing
@@ -12,7 +12,7 @@ say, not a live Volume: consistency and latency of the real service are not test
 :func:`install_fake_cli` writes an executable named ``modal`` that stands in for the Modal CLI:
 ``modal deploy <file>`` records its arguments, copies the app file and its neighbours (as
 ``modal deploy`` uploads them), starts the release's scoring app the way the generated class does
-(``credit_scorer.deploy.modal_runtime.open_scoring_app`` with the file's constants; the Volume
+(``credit_scorer.adapters.modal.runtime.open_scoring_app`` with the file's constants; the Volume
 mount mapped to a local folder) with uvicorn on 127.0.0.1, and prints what ``modal deploy``
 prints, with that local URL as the web endpoint; ``modal app stop <name> --yes`` stops it.
 """
@@ -118,7 +118,7 @@ args = sys.argv[1:]
 SERVE = """
 import sys, uvicorn
 from pathlib import Path
-from credit_scorer.deploy.modal_runtime import open_scoring_app, close_scoring_app
+from credit_scorer.adapters.modal.runtime import open_scoring_app, close_scoring_app
 model, reasons, release, sha, port, log_root, tokens_required = sys.argv[1:]
 app = open_scoring_app(release, sha, Path(model), Path(reasons), Path(log_root), tokens_required=tokens_required == "1")
 uvicorn.run(app, host="127.0.0.1", port=int(port), log_level="warning", lifespan="off")

@@ -20,13 +20,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from credit_scorer.config import (
-    DatasetSpec,
-    bundled_resource,
-    load_dataset_spec,
-    training_config,
-)
-from credit_scorer.data import (
+from credit_scorer.core.errors import DatasetIntegrityError, DataValidationError
+from credit_scorer.domain.config import DatasetSpec, bundled_resource, load_dataset_spec, training_config
+from credit_scorer.domain.data import (
     MAX_ROWS_SHOWN,
     DataQualityReport,
     load_dataset,
@@ -34,7 +30,6 @@ from credit_scorer.data import (
     split_dataset,
     validate_dataset,
 )
-from credit_scorer.errors import DatasetIntegrityError, DataValidationError
 
 BUNDLED_DATA = "package:data/default_of_credit_card_clients.csv.gz"
 BUNDLED_SHA256 = "4edce6da569b2c30788a85fd98a9bafb1a983e8ca1a7aac875dd7ff853cbd0bb"

@@ -25,8 +25,8 @@ DEMO = {
 
 def stop_all(store: Path) -> None:
     """Stop every scoring endpoint started against this store."""
-    from credit_scorer.deploy.local import LocalDeployer
-    from credit_scorer.release.store import ComplianceStore
+    from credit_scorer.adapters.local_deployer import LocalDeployer
+    from credit_scorer.records.store import ComplianceStore
 
     state = store / "deployments"
     if state.exists():
@@ -63,8 +63,8 @@ def gate_env(store: Path, decision: str | None = "y", **overrides: str) -> dict[
 
 def train_on_bundled_data(n_estimators: int, test_rows: int) -> tuple[Any, Any]:
     """A small model trained on the bundled data (no ZenML), and the first rows of its test split."""
-    from credit_scorer import data, train
-    from credit_scorer.config import load_dataset_spec, training_config
+    from credit_scorer.domain import data, train
+    from credit_scorer.domain.config import load_dataset_spec, training_config
 
     spec = load_dataset_spec()
     config = training_config(n_estimators=n_estimators)
@@ -77,9 +77,9 @@ def train_on_bundled_data(n_estimators: int, test_rows: int) -> tuple[Any, Any]:
 
 def built_candidate(run_id: str, n_estimators: int, seed: int = 42, sample_rows: int = 6000) -> tuple[Any, Any]:
     """A tiny model on a sample of the bundled data and the release candidate the gate sees for it (no ZenML)."""
-    from credit_scorer import checks, data, evaluate, fairness, risk, train
-    from credit_scorer.config import load_dataset_spec, load_policy, training_config
-    from credit_scorer.integrations.tickets import release_key
+    from credit_scorer.adapters.tickets import release_key
+    from credit_scorer.domain import checks, data, evaluate, fairness, risk, train
+    from credit_scorer.domain.config import load_dataset_spec, load_policy, training_config
     from credit_scorer.release import workflow
 
     spec, policy = load_dataset_spec(), load_policy()
@@ -109,8 +109,8 @@ def built_candidate(run_id: str, n_estimators: int, seed: int = 42, sample_rows:
 
 def approved_decision(store: Any, candidate: Any, rationale: str = "Meets KPIs; risk acceptable") -> Any:
     """Jane Doe's CLI approval of a candidate, with the tester's latest sign-off (an override if a check failed)."""
+    from credit_scorer.records.models import iso_utc, utc_now
     from credit_scorer.release import gate, workflow
-    from credit_scorer.release.records import iso_utc, utc_now
 
     failed = not candidate.checks.all_passed
     return gate.GateDecision(

@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from credit_scorer.model import TrainedModel
+from credit_scorer.domain.model import TrainedModel
 from credit_scorer.serving.__main__ import EXIT_NEVER_ACTIVATED
 from credit_scorer.serving.activation import ActivationGate
 from credit_scorer.serving.app import create_app

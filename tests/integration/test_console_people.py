@@ -24,9 +24,9 @@ from typing import Any
 
 import pytest
 
-from credit_scorer.console.users import add_user
-from credit_scorer.deploy.local import free_port
-from credit_scorer.release.identity import load_people
+from credit_scorer.adapters.local_deployer import free_port
+from credit_scorer.apps.console.users import add_user
+from credit_scorer.records.people import load_people
 
 from .conftest import PEOPLE, gate_env, stop_all
 from .test_console import (

@@ -1,7 +1,7 @@
 """SIGKILL at every write of the release protocol: no unapproved endpoint scores, and the store recovers.
 
 A real deployment (or rollback) runs in a child process (``tests/crash_driver.py``) that kills itself at one
-named crash point (:mod:`credit_scorer.faults`). Then, as a user would meet it:
+named crash point (:mod:`credit_scorer.core.faults`). Then, as a user would meet it:
 
 - right after the crash, no process scores applicants unless the approval that vouches for it is in the
   ledger (an endpoint whose approval never got there shuts itself down when its deploying process dies);
@@ -31,13 +31,14 @@ from typing import Any
 
 import pytest
 
-from credit_scorer.deploy.select import deployer_for
-from credit_scorer.faults import CRASH_ENV
-from credit_scorer.integrations.tickets import LocalTicketTracker
-from credit_scorer.release import ledger, ledger_verify, people_registry, recovery, workflow
-from credit_scorer.release.records import read_approvals
-from credit_scorer.release.release_log import read_rows
-from credit_scorer.release.store import ComplianceStore
+from credit_scorer.adapters.factory import deployer_for
+from credit_scorer.adapters.tickets import LocalTicketTracker
+from credit_scorer.core.faults import CRASH_ENV
+from credit_scorer.records import ledger, ledger_verify, people_registry
+from credit_scorer.records.models import read_approvals
+from credit_scorer.records.release_log import read_rows
+from credit_scorer.records.store import ComplianceStore
+from credit_scorer.release import recovery, workflow
 
 from .conftest import REPO, approved_decision, built_candidate, stop_all
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from credit_scorer.model import TrainedModel
+from credit_scorer.domain.model import TrainedModel
 
 from .conftest import train_on_bundled_data
 from .serving_process import Server, log_lines

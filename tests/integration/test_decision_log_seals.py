@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from credit_scorer.model import TrainedModel
+from credit_scorer.domain.model import TrainedModel
 from credit_scorer.serving.app import create_app
 from credit_scorer.serving.decision_log import (
     LOG_NAME,

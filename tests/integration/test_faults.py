@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from credit_scorer import data, train
-from credit_scorer.config import load_dataset_spec, training_config
-from credit_scorer.deploy.local import LocalDeployer
+from credit_scorer.adapters.local_deployer import LocalDeployer
+from credit_scorer.domain import data, train
+from credit_scorer.domain.config import load_dataset_spec, training_config
+from credit_scorer.records.store import ComplianceStore
 from credit_scorer.release import recovery, workflow
-from credit_scorer.release.store import ComplianceStore
 from tests.integration.conftest import stop_all
 
 pytestmark = pytest.mark.integration

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from credit_scorer.errors import ConfigError
-from credit_scorer.integrations import jira as jira_mod
-from credit_scorer.integrations import slack as slack_mod
-from credit_scorer.integrations.jira import JiraError, JiraTicketTracker, jira_settings
-from credit_scorer.release.store import ComplianceStore
+from credit_scorer.adapters import jira as jira_mod
+from credit_scorer.adapters import slack as slack_mod
+from credit_scorer.adapters.jira import JiraError, JiraTicketTracker, jira_settings
+from credit_scorer.core.errors import ConfigError
+from credit_scorer.records.store import ComplianceStore
 
 from ..fake_jira import FakeJira
 from ..fake_slack import HOOK_PATH, Receiver

@@ -2,7 +2,7 @@
 reached from here: the deployer runs the CLI, reads the web URL from its output and returns only once
 /health and /model answer; ``modal app stop`` stops it; failures name the CLI's output without the
 token. The stand-in serves the release with the container-side code of the generated app
-(credit_scorer.deploy.modal_runtime) on 127.0.0.1, so the URL, /model and the decision log on the
+(credit_scorer.adapters.modal.runtime) on 127.0.0.1, so the URL, /model and the decision log on the
 "Volume" (a local folder) are real; Modal's own image build, Volume and routing are not tested.
 """
 
@@ -20,14 +20,14 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from credit_scorer.deploy.base import DeploymentError
-from credit_scorer.deploy.endpoint import health_ok
-from credit_scorer.deploy.modal_app import app_name
-from credit_scorer.deploy.modal_deployer import MASK, ModalDeployer, web_url
-from credit_scorer.deploy.select import deployer_for
-from credit_scorer.model import TrainedModel
-from credit_scorer.release import records
-from credit_scorer.release.store import ComplianceStore
+from credit_scorer.adapters.endpoint import health_ok
+from credit_scorer.adapters.factory import deployer_for
+from credit_scorer.adapters.modal.app import app_name
+from credit_scorer.adapters.modal.deployer import MASK, ModalDeployer, web_url
+from credit_scorer.core.ports import DeploymentError
+from credit_scorer.domain.model import TrainedModel
+from credit_scorer.records import models as records
+from credit_scorer.records.store import ComplianceStore
 
 from ..fake_modal import calls, install_fake_cli, stop_all
 from .conftest import REPO, cli, gate_env, train_on_bundled_data
@@ -236,7 +236,7 @@ from pathlib import Path
 sys.path.insert(0, {str(shipped.parent)!r})
 import credit_scorer
 assert credit_scorer.__file__.startswith({str(shipped)!r}), credit_scorer.__file__
-from credit_scorer.deploy.modal_runtime import close_scoring_app, open_scoring_app
+from credit_scorer.adapters.modal.runtime import close_scoring_app, open_scoring_app
 model = Path({str(model_file)!r})
 app = open_scoring_app("{RELEASE}", hashlib.sha256(model.read_bytes()).hexdigest(), model,
                        Path({str(REPO / "conf" / "reason_codes.yaml")!r}), Path({str(tmp_path / "volume")!r}),

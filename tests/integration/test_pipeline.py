@@ -10,12 +10,12 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from credit_scorer.cli import EXIT_REJECTED, app
-from credit_scorer.config import bundled_resource, load_dataset_spec, load_policy, training_config
-from credit_scorer.data import read_data_bytes
-from credit_scorer.release.identity import load_people
+from credit_scorer.apps.cli.main import EXIT_REJECTED, app
+from credit_scorer.domain.config import bundled_resource, load_dataset_spec, load_policy, training_config
+from credit_scorer.domain.data import read_data_bytes
+from credit_scorer.domain.risk import load_risk_register
+from credit_scorer.records.people import load_people
 from credit_scorer.release.settings import ReleaseSettings
-from credit_scorer.risk import load_risk_register
 from tests.integration.conftest import PEOPLE, gate_env, stop_all
 
 pytestmark = pytest.mark.integration

@@ -20,8 +20,8 @@ import pytest
 from pypdf import PdfReader
 from typer.testing import CliRunner
 
-from credit_scorer.cli import EXIT_REJECTED, EXIT_WAITING, app
-from credit_scorer.release.release_log import parse_rows
+from credit_scorer.apps.cli.main import EXIT_REJECTED, EXIT_WAITING, app
+from credit_scorer.records.release_log import parse_rows
 from tests.integration.conftest import CLI, REPO, cli, gate_env
 
 pytestmark = pytest.mark.integration
@@ -157,7 +157,7 @@ def test_automated_approval_deploys_records_and_rolls_back(store: Path) -> None:
 
     # every record is in the signed ledger; the approvals name the threshold version they used
     from credit_scorer.audit.verify import audit_verify
-    from credit_scorer.release.store import ComplianceStore
+    from credit_scorer.records.store import ComplianceStore
 
     assert audit_verify(ComplianceStore(str(store))).ok
     assert {r["thresholds_version"] for r in approvals(store)} == {1}

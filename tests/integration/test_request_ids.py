@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 from fastapi import FastAPI
 
-from credit_scorer.model import TrainedModel
+from credit_scorer.domain.model import TrainedModel
 from credit_scorer.serving.app import create_app
 from credit_scorer.serving.decision_log import Batch, DecisionLog
 

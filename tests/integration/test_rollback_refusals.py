@@ -19,15 +19,17 @@ from typing import Any
 
 import pytest
 
-from credit_scorer.deploy.base import Deployment
-from credit_scorer.deploy.local import LocalDeployer
-from credit_scorer.integrations.tickets import ROLLED_BACK, LocalTicketTracker, release_key
-from credit_scorer.model import TrainedModel
-from credit_scorer.release import gate, records, release_log, workflow
-from credit_scorer.release.identity import IdentityError, People, load_people
-from credit_scorer.release.records import iso_utc, utc_now
-from credit_scorer.release.release_log import ReleaseLogRow
-from credit_scorer.release.store import ComplianceStore
+from credit_scorer.adapters.local_deployer import LocalDeployer
+from credit_scorer.adapters.tickets import ROLLED_BACK, LocalTicketTracker, release_key
+from credit_scorer.core.ports import Deployment
+from credit_scorer.domain.model import TrainedModel
+from credit_scorer.records import layout, release_log
+from credit_scorer.records import models as records
+from credit_scorer.records.models import iso_utc, utc_now
+from credit_scorer.records.people import IdentityError, People, load_people
+from credit_scorer.records.release_log import ReleaseLogRow
+from credit_scorer.records.store import ComplianceStore
+from credit_scorer.release import gate, workflow
 
 from .conftest import approved_decision, built_candidate
 
@@ -39,7 +41,7 @@ TESTER = "Quinn Tester"
 APPROVER = "Jane Doe"
 RUN_A = "a1a1a1a1-0000-4000-8000-000000000001"
 RUN_B = "b2b2b2b2-0000-4000-8000-000000000002"
-DEPLOYMENTS_DIR = "deployments"
+
 SAMPLE_ROWS = 6000
 NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -112,7 +114,7 @@ def _release(
 
 def _released(root: Path, models: tuple[Built, Built]) -> Iterator[Released]:
     store = ComplianceStore(str(root))
-    deployer = LocalDeployer(store.local_path(DEPLOYMENTS_DIR), store=store)
+    deployer = LocalDeployer(store.local_path(layout.DEPLOYMENTS_DIR), store=store)
     tracker = LocalTicketTracker(store)
     people = load_people(REPO / "conf" / "people.yaml")
     try:
@@ -172,7 +174,7 @@ def _log_text(store: ComplianceStore) -> str:
 
 
 def _model_path(store: ComplianceStore, sha256: str) -> Path:
-    return store.local_path(f"{workflow.MODELS_DIR}/{sha256}.json")
+    return store.local_path(f"{layout.MODELS_DIR}/{sha256}.json")
 
 
 class _Unchanged:
@@ -182,13 +184,13 @@ class _Unchanged:
         self.r = r
         self.log = _log_text(r.store)
         self.live = _live(r.deployer)
-        self.approvals = r.store.list(records.APPROVALS_DIR)
+        self.approvals = r.store.list(layout.APPROVALS_DIR)
         self.tickets = {p: r.store.read_bytes(p) for p in r.store.list("tickets")}
 
     def check(self) -> None:
         assert _log_text(self.r.store) == self.log, "a refused rollback changed the release log"
         assert _live(self.r.deployer) == self.live, "a refused rollback changed the running endpoints"
-        assert self.r.store.list(records.APPROVALS_DIR) == self.approvals
+        assert self.r.store.list(layout.APPROVALS_DIR) == self.approvals
         assert {p: self.r.store.read_bytes(p) for p in self.r.store.list("tickets")} == self.tickets
         assert _model_info(self.r.url_b)["model_sha256"] == self.r.b.model.sha256
 
@@ -297,7 +299,7 @@ def _fake_row(r: Released, release_id: str, sha256: str, url: str) -> ReleaseLog
         date=iso_utc(utc_now()),
         event="release",
         release_id=release_id,
-        model_path=f"{workflow.MODELS_DIR}/{sha256}.json",
+        model_path=f"{layout.MODELS_DIR}/{sha256}.json",
         sha256=sha256,
         deployment_url=url,
         approval_id="approval_1999-01-01T00-00-00",

@@ -27,9 +27,9 @@ import pytest
 import yaml
 from fastapi import FastAPI
 
-from credit_scorer.deploy.local import free_port
-from credit_scorer.errors import ConfigError
-from credit_scorer.model import TrainedModel, model_matrix
+from credit_scorer.adapters.local_deployer import free_port
+from credit_scorer.core.errors import ConfigError
+from credit_scorer.domain.model import TrainedModel, model_matrix
 from credit_scorer.serving.app import create_app
 from credit_scorer.serving.decision_log import LOG_NAME
 from credit_scorer.serving.fast_predict import SingleRowPredictor

@@ -27,9 +27,9 @@ import pandas as pd
 import pytest
 from fastapi import FastAPI
 
-from credit_scorer.deploy.base import Deployment, DeploymentError
-from credit_scorer.deploy.local import LocalDeployer
-from credit_scorer.model import TrainedModel
+from credit_scorer.adapters.local_deployer import LocalDeployer
+from credit_scorer.core.ports import Deployment, DeploymentError
+from credit_scorer.domain.model import TrainedModel
 from credit_scorer.serving.app import ModelLoadError, create_app
 
 from .conftest import train_on_bundled_data
@@ -265,7 +265,7 @@ def test_deploy_outlives_its_caller_then_stops(
 ) -> None:
     # Deploy from a separate Python process that exits: the server must keep running.
     script = (
-        "import sys; from pathlib import Path; from credit_scorer.deploy.local import LocalDeployer; "
+        "import sys; from pathlib import Path; from credit_scorer.adapters.local_deployer import LocalDeployer; "
         "d = LocalDeployer(Path(sys.argv[1])).deploy('rel-1', Path(sys.argv[2]), sys.argv[3]); "
         "sys.stdout.write(d.model_dump_json())"
     )

@@ -13,9 +13,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from credit_scorer.errors import ConfigError
-from credit_scorer.integrations import slack as slack_mod
-from credit_scorer.integrations.slack import SlackNotifier, slack_settings
+from credit_scorer.adapters import slack as slack_mod
+from credit_scorer.adapters.slack import SlackNotifier, slack_settings
+from credit_scorer.core.errors import ConfigError
 
 from ..fake_slack import BOT_TOKEN, HOOK_PATH, Receiver
 
@@ -58,7 +58,7 @@ def test_a_send_that_keeps_failing_is_reported_failed_never_sent(
     settings = slack_settings(webhook_env(receiver))
     assert settings is not None
     receiver.failures = [500, 500, 500]
-    with caplog.at_level(logging.INFO, logger="credit_scorer.integrations.slack"):
+    with caplog.at_level(logging.INFO, logger="credit_scorer.adapters.slack"):
         result = SlackNotifier(settings, sleep=lambda _: None).send("hello")
     assert not result.sent and result.attempts == 3 and "HTTP 500" in (result.error or "")
     assert "FAILED after 3 attempt(s)" in caplog.text and "sent" not in caplog.text.replace("FAILED", "")

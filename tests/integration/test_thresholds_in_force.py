@@ -8,9 +8,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from credit_scorer.audit.thresholds import history
-from credit_scorer.cli import _policy_in_force, app
-from credit_scorer.release.store import ComplianceStore
+from credit_scorer.apps.cli.main import _policy_in_force, app
+from credit_scorer.records.store import ComplianceStore
+from credit_scorer.records.thresholds import history
 from tests.integration.conftest import PEOPLE
 
 pytestmark = pytest.mark.integration

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from credit_scorer import checks, data, evaluate, fairness, risk, train
-from credit_scorer.config import load_dataset_spec, load_policy, training_config
-from credit_scorer.model import TrainedModel
+from credit_scorer.domain import checks, data, evaluate, fairness, risk, train
+from credit_scorer.domain.config import load_dataset_spec, load_policy, training_config
+from credit_scorer.domain.model import TrainedModel
 
 
 @pytest.fixture(scope="module")

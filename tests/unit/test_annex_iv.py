@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
-from credit_scorer import checks, config, data, evaluate, fairness, risk, train
 from credit_scorer.documents import annex_iv, charts
 from credit_scorer.documents.inputs import AnnexIvInputs, ProviderFacts
 from credit_scorer.documents.inputs import TestPredictions as SplitPredictions  # not a test class
-from credit_scorer.release.release_log import ReleaseLogRow
+from credit_scorer.domain import checks, config, data, evaluate, fairness, risk, train
+from credit_scorer.records.release_log import ReleaseLogRow
 
 GENERATED_AT = "2026-11-27T08:03:14Z"
 SBOM_PACKAGES = (

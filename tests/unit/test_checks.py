@@ -6,11 +6,11 @@ import math
 
 import pytest
 
-from credit_scorer.checks import threshold_checks
-from credit_scorer.config import Thresholds
-from credit_scorer.evaluate import ConfusionMatrix, Evaluation
-from credit_scorer.fairness import FAVOURABLE_OUTCOME, FairnessReport
-from credit_scorer.risk import RiskAssessment
+from credit_scorer.domain.checks import threshold_checks
+from credit_scorer.domain.config import Thresholds
+from credit_scorer.domain.evaluate import ConfusionMatrix, Evaluation
+from credit_scorer.domain.fairness import FAVOURABLE_OUTCOME, FairnessReport
+from credit_scorer.domain.risk import RiskAssessment
 
 DEFAULTS = Thresholds()
 NAMES = ["Accuracy", "Bias disparity", "Risk score", "Fairness flags"]

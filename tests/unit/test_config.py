@@ -10,15 +10,9 @@ from typing import Any
 import pytest
 import yaml
 
-from credit_scorer import constants
-from credit_scorer.config import (
-    PolicyConfig,
-    bundled_resource,
-    load_dataset_spec,
-    load_policy,
-    training_config,
-)
-from credit_scorer.errors import ConfigError
+from credit_scorer.core import constants
+from credit_scorer.core.errors import ConfigError
+from credit_scorer.domain.config import PolicyConfig, bundled_resource, load_dataset_spec, load_policy, training_config
 
 Spec = dict[str, Any]
 

@@ -10,11 +10,11 @@ import pytest
 from argon2 import PasswordHasher
 from typer.testing import CliRunner
 
-from credit_scorer.cli import app
-from credit_scorer.console import sessions as sessions_mod
-from credit_scorer.console.sessions import SessionStore, tokens_match
-from credit_scorer.console.users import UserError, add_user, authenticate, load_credentials, remove_user
-from credit_scorer.release.identity import People
+from credit_scorer.apps.cli.main import app
+from credit_scorer.apps.console import sessions as sessions_mod
+from credit_scorer.apps.console.sessions import SessionStore, tokens_match
+from credit_scorer.apps.console.users import UserError, add_user, authenticate, load_credentials, remove_user
+from credit_scorer.records.people import People
 
 PEOPLE = People(people={"Quinn Tester": ["tester"], "Jane Doe": ["approver"], "Ada Lovelace": ["submitter"]})
 PASSWORD = "correct-horse-battery"

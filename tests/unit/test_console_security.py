@@ -20,16 +20,16 @@ from urllib.parse import urlencode, urlsplit
 
 import pytest
 
-from credit_scorer.console import users
-from credit_scorer.console.app import ConsoleSettings, create_console
-from credit_scorer.console.users import add_user, remove_user
-from credit_scorer.integrations.tickets import tracker_for
+from credit_scorer.adapters.factory import tracker_for
+from credit_scorer.apps.console import users
+from credit_scorer.apps.console.app import ConsoleSettings, create_console
+from credit_scorer.apps.console.users import add_user, remove_user
 from credit_scorer.pipelines import run as runs
+from credit_scorer.records.models import TesterSignoff
+from credit_scorer.records.people import load_people
+from credit_scorer.records.people_registry import set_people
+from credit_scorer.records.store import ComplianceStore
 from credit_scorer.release.gate import GateDecision
-from credit_scorer.release.identity import load_people
-from credit_scorer.release.people_registry import set_people
-from credit_scorer.release.records import TesterSignoff
-from credit_scorer.release.store import ComplianceStore
 
 PASSWORD = "correct-horse-battery"
 PEOPLE_YAML = """people:

@@ -20,14 +20,14 @@ import jinja2
 import pytest
 from fastapi.templating import Jinja2Templates
 
-from credit_scorer.console import app as console_app
-from credit_scorer.console.app import ConsoleSettings, create_console
-from credit_scorer.console.sessions import Session
-from credit_scorer.console.views import STATUS_LABELS, ReleaseDetail, ReleaseRow
-from credit_scorer.integrations.tickets import Ticket, TicketComment
+from credit_scorer.adapters.tickets import Ticket, TicketComment
+from credit_scorer.apps.console import app as console_app
+from credit_scorer.apps.console.app import ConsoleSettings, create_console
+from credit_scorer.apps.console.sessions import Session
+from credit_scorer.apps.console.views import STATUS_LABELS, ReleaseDetail, ReleaseRow
 from credit_scorer.pipelines.run import GateState, StepProgress
+from credit_scorer.records.models import ApprovalRecord, SignoffRecord
 from credit_scorer.release.gate import GateDecision
-from credit_scorer.release.records import ApprovalRecord, SignoffRecord
 
 TEMPLATES = Path(console_app.__file__).parent / "templates"
 BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"

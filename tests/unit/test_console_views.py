@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from credit_scorer.console.app import _safe_next
-from credit_scorer.console.views import status_of
-from credit_scorer.integrations.tickets import ROLLED_BACK, Ticket
-from credit_scorer.release.records import ApprovalRecord
+from credit_scorer.adapters.tickets import ROLLED_BACK, Ticket
+from credit_scorer.apps.console.app import _safe_next
+from credit_scorer.apps.console.views import status_of
+from credit_scorer.records.models import ApprovalRecord
 
 
 def _record(approved: bool, url: str | None = "http://127.0.0.1:9000", **extra: object) -> ApprovalRecord:

@@ -13,9 +13,9 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from credit_scorer.config import load_dataset_spec
-from credit_scorer.contract import FieldRule, InputContract
-from credit_scorer.train import request_fields
+from credit_scorer.domain.config import load_dataset_spec
+from credit_scorer.domain.contract import FieldRule, InputContract
+from credit_scorer.domain.train import request_fields
 
 SPEC = load_dataset_spec()
 CONTRACT = InputContract.from_spec(SPEC, request_fields(SPEC.model_inputs, SPEC.derived_features))

@@ -14,7 +14,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from credit_scorer.evaluate import evaluate_predictions, expected_calibration_error
+from credit_scorer.domain.evaluate import evaluate_predictions, expected_calibration_error
 
 
 @pytest.fixture(scope="module")

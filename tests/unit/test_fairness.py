@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from credit_scorer.config import FairnessPolicy
-from credit_scorer.fairness import (
+from credit_scorer.domain.config import FairnessPolicy
+from credit_scorer.domain.fairness import (
     FAVOURABLE_OUTCOME,
     AttributeFairness,
     assess_attribute,

@@ -7,12 +7,13 @@ from typing import Any
 
 import pytest
 
-from credit_scorer.checks import ThresholdCheck, ThresholdChecks
-from credit_scorer.config import Thresholds
-from credit_scorer.release import gate, identity
+from credit_scorer.domain.checks import ThresholdCheck, ThresholdChecks
+from credit_scorer.domain.config import Thresholds
+from credit_scorer.records import people as identity
+from credit_scorer.records.models import TesterSignoff as Signoff
+from credit_scorer.records.people import IdentityError, People, ReleasePolicy
+from credit_scorer.release import gate
 from credit_scorer.release.gate import GateDecision, GateInputError
-from credit_scorer.release.identity import IdentityError, People, ReleasePolicy
-from credit_scorer.release.records import TesterSignoff as Signoff
 
 NOW = "2026-11-27T10:03:55Z"
 SUBMITTER = "Ada Lovelace"

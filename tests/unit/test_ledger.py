@@ -22,16 +22,18 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from credit_scorer.apps.cli.main import app
 from credit_scorer.audit.spot_check import spot_check
-from credit_scorer.audit.thresholds import set_thresholds
 from credit_scorer.audit.verify import audit_verify
-from credit_scorer.cli import app
-from credit_scorer.config import Thresholds
-from credit_scorer.release import ledger, ledger_verify, records, workflow
-from credit_scorer.release.identity import load_people
-from credit_scorer.release.ledger import LEDGER_FILE, PUBLIC_KEY_FILE, LedgerKeyError
-from credit_scorer.release.release_log import LOG_FILE, ReleaseLogRow, append_row
-from credit_scorer.release.store import ComplianceStore
+from credit_scorer.domain.config import Thresholds
+from credit_scorer.records import ledger, ledger_verify
+from credit_scorer.records import models as records
+from credit_scorer.records.ledger import LEDGER_FILE, PUBLIC_KEY_FILE, LedgerKeyError
+from credit_scorer.records.people import load_people
+from credit_scorer.records.release_log import LOG_FILE, ReleaseLogRow, append_row
+from credit_scorer.records.store import ComplianceStore
+from credit_scorer.records.thresholds import set_thresholds
+from credit_scorer.release import workflow
 from tests import audit_builders as build
 
 REPO = Path(__file__).resolve().parents[2]

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from credit_scorer.deploy.base import DeploymentError
-from credit_scorer.deploy.modal_app import (
+from credit_scorer.adapters.modal.app import (
     SERVING_DISTRIBUTIONS,
     ModalAppSpec,
     app_name,
@@ -23,13 +22,14 @@ from credit_scorer.deploy.modal_app import (
     render_app_source,
     runtime_pins,
 )
-from credit_scorer.deploy.modal_runtime import (
+from credit_scorer.adapters.modal.runtime import (
     API_TOKENS_ENV,
     ModelFileMismatch,
     api_tokens,
     decision_log_folder,
     open_scoring_app,
 )
+from credit_scorer.core.ports import DeploymentError
 
 REPO = Path(__file__).resolve().parents[2]
 LOCK = REPO / "requirements.lock"
@@ -188,7 +188,7 @@ def test_decision_log_path_inside_the_volume() -> None:
 
 
 # ---------------------------------------------------------------------------
-# What a container runs (credit_scorer.deploy.modal_runtime)
+# What a container runs (credit_scorer.adapters.modal.runtime)
 # ---------------------------------------------------------------------------
 def test_a_container_refuses_a_model_file_with_another_sha256(tmp_path: Path) -> None:
     model = tmp_path / "model.json"

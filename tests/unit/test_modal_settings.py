@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from credit_scorer.deploy.select import check_deployer, deployer_for
-from credit_scorer.errors import ConfigError
-from credit_scorer.integrations import modal_settings as ms
-from credit_scorer.integrations.tickets import check_integrations
-from credit_scorer.release.store import ComplianceStore
+from credit_scorer.adapters.factory import check_deployer, check_integrations, deployer_for
+from credit_scorer.adapters.modal import settings as ms
+from credit_scorer.core.errors import ConfigError
+from credit_scorer.core.settings import DEPLOYER_ENV
+from credit_scorer.records.store import ComplianceStore
 
 TOKEN_ID = "ak-fake-id-4711abcdef"
 TOKEN_SECRET = "as-fake-secret-0815ghijkl"
@@ -24,18 +24,18 @@ def no_modal_config(tmp_path: Path) -> dict[str, str]:
 
 
 def modal_on(env: dict[str, str], **more: str) -> dict[str, str]:
-    return {**env, ms.ENV_DEPLOYER: "modal", **more}
+    return {**env, DEPLOYER_ENV: "modal", **more}
 
 
 def test_off_by_default(no_modal_config: dict[str, str]) -> None:
     assert ms.deployer_kind({}) == "local"
     assert ms.modal_settings(no_modal_config, "./compliance") is None
-    assert ms.modal_settings({**no_modal_config, ms.ENV_DEPLOYER: "local"}, "s3://bucket/records") is None
+    assert ms.modal_settings({**no_modal_config, DEPLOYER_ENV: "local"}, "s3://bucket/records") is None
 
 
 def test_an_unknown_deployer_is_named() -> None:
-    with pytest.raises(ConfigError, match=f"{ms.ENV_DEPLOYER} must be one of local, modal, not 'kubernetes'"):
-        ms.deployer_kind({ms.ENV_DEPLOYER: "kubernetes"})
+    with pytest.raises(ConfigError, match=f"{DEPLOYER_ENV} must be one of local, modal, not 'kubernetes'"):
+        ms.deployer_kind({DEPLOYER_ENV: "kubernetes"})
 
 
 def test_tokens_from_the_environment(no_modal_config: dict[str, str]) -> None:
@@ -61,7 +61,7 @@ def test_missing_credentials_are_named_and_never_echoed(
     with pytest.raises(ConfigError) as caught:
         ms.modal_settings(modal_on(no_modal_config, **given), "./compliance")
     message = str(caught.value)
-    assert missing in message and f"{ms.ENV_DEPLOYER}=modal needs Modal credentials" in message
+    assert missing in message and f"{DEPLOYER_ENV}=modal needs Modal credentials" in message
     assert "modal token set" in message
     assert TOKEN_ID not in message and TOKEN_SECRET not in message
 
@@ -178,7 +178,7 @@ def test_check_integrations_stops_a_modal_run_at_start(
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv(ms.MODAL_CONFIG_PATH, no_modal_config[ms.MODAL_CONFIG_PATH])
     check_integrations(str(tmp_path / "compliance"))  # nothing switched on
-    monkeypatch.setenv(ms.ENV_DEPLOYER, "modal")
+    monkeypatch.setenv(DEPLOYER_ENV, "modal")
     monkeypatch.setenv("MODAL_TOKEN_SECRET", TOKEN_SECRET)
     with pytest.raises(ConfigError, match="MODAL_TOKEN_ID is not set") as caught:
         check_integrations(str(tmp_path / "compliance"))

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from credit_scorer.audit.verify import audit_verify
-from credit_scorer.release import records, workflow
-from credit_scorer.release.modal_volume import ModalVolumeFileSystem
-from credit_scorer.release.store import ComplianceStore, RecordExistsError, StoreError
+from credit_scorer.records import models as records
+from credit_scorer.records.modal_volume import ModalVolumeFileSystem
+from credit_scorer.records.store import ComplianceStore, RecordExistsError, StoreError
+from credit_scorer.release import workflow
 
 from .. import audit_builders as build
 from ..fake_modal import InMemoryVolume

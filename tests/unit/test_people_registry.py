@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from credit_scorer.release import ledger_verify
-from credit_scorer.release.identity import IdentityError, load_people
-from credit_scorer.release.people_registry import (
+from credit_scorer.records import ledger_verify
+from credit_scorer.records.people import IdentityError, load_people
+from credit_scorer.records.people_registry import (
     FIRST_USE,
     PeopleRegistryError,
     current,
@@ -17,7 +17,7 @@ from credit_scorer.release.people_registry import (
     people_in_force,
     set_people,
 )
-from credit_scorer.release.store import ComplianceStore
+from credit_scorer.records.store import ComplianceStore
 
 REPO = Path(__file__).resolve().parents[2]
 PEOPLE = REPO / "conf" / "people.yaml"

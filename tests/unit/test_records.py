@@ -16,11 +16,12 @@ import pytest
 from jsonschema import Draft202012Validator
 from pydantic import ValidationError
 
-from credit_scorer import checks, data, evaluate, fairness, risk, train
-from credit_scorer.config import load_dataset_spec, load_policy, training_config
-from credit_scorer.release import records, workflow
+from credit_scorer.domain import checks, data, evaluate, fairness, risk, train
+from credit_scorer.domain.config import load_dataset_spec, load_policy, training_config
+from credit_scorer.records import models as records
+from credit_scorer.records.store import ComplianceStore
+from credit_scorer.release import workflow
 from credit_scorer.release.gate import GateDecision
-from credit_scorer.release.store import ComplianceStore
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA_FILE = REPO / "schemas" / "approval_record.schema.json"

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from credit_scorer.integrations.tickets import ROLLED_BACK, LocalTicketTracker, release_key, tracker_for
-from credit_scorer.release import release_log
-from credit_scorer.release.release_log import HEADER, LOG_FILE, ReleaseLogRow
-from credit_scorer.release.store import ComplianceStore, StoreError
+from credit_scorer.adapters.factory import tracker_for
+from credit_scorer.adapters.tickets import ROLLED_BACK, LocalTicketTracker, release_key
+from credit_scorer.records import release_log
+from credit_scorer.records.release_log import HEADER, LOG_FILE, ReleaseLogRow
+from credit_scorer.records.store import ComplianceStore, StoreError
 
 SHA_A = "a" * 64
 ROWS_EACH = 30

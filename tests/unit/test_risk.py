@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from credit_scorer.config import Thresholds
-from credit_scorer.data import DataQualityReport, UndocumentedCode
-from credit_scorer.errors import ConfigError, RiskInputError
-from credit_scorer.evaluate import ConfusionMatrix, Evaluation
-from credit_scorer.fairness import FAVOURABLE_OUTCOME, AttributeFairness, FairnessReport
-from credit_scorer.risk import (
+from credit_scorer.core.errors import ConfigError, RiskInputError
+from credit_scorer.domain.config import Thresholds
+from credit_scorer.domain.data import DataQualityReport, UndocumentedCode
+from credit_scorer.domain.evaluate import ConfusionMatrix, Evaluation
+from credit_scorer.domain.fairness import FAVOURABLE_OUTCOME, AttributeFairness, FairnessReport
+from credit_scorer.domain.risk import (
     Hazard,
     RiskLevels,
     RiskRegister,
@@ -21,7 +21,7 @@ from credit_scorer.risk import (
     load_risk_register,
     risk_measurements,
 )
-from credit_scorer.train import TrainedModel
+from credit_scorer.domain.train import TrainedModel
 
 LEVELS = RiskLevels(low_below=0.20, high_from=0.40)
 

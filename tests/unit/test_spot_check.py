@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from credit_scorer.apps.cli.main import app
 from credit_scorer.audit.spot_check import (
     SpotCheckError,
     SpotCheckReport,
@@ -16,13 +17,13 @@ from credit_scorer.audit.spot_check import (
     quarter_of,
     spot_check,
 )
-from credit_scorer.audit.thresholds import set_thresholds
 from credit_scorer.audit.verify import audit_verify
-from credit_scorer.cli import app
-from credit_scorer.config import Thresholds
-from credit_scorer.release import ledger, records
-from credit_scorer.release.identity import load_people
-from credit_scorer.release.store import ComplianceStore
+from credit_scorer.domain.config import Thresholds
+from credit_scorer.records import ledger
+from credit_scorer.records import models as records
+from credit_scorer.records.people import load_people
+from credit_scorer.records.store import ComplianceStore
+from credit_scorer.records.thresholds import set_thresholds
 from tests import audit_builders as build
 
 REPO = Path(__file__).resolve().parents[2]

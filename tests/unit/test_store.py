@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from credit_scorer.release.store import ComplianceStore, RecordExistsError, StoreError
+from credit_scorer.records.store import ComplianceStore, RecordExistsError, StoreError
 
 WRITERS = 2
 WRITES_EACH = 50

@@ -20,18 +20,18 @@ from pathlib import Path
 
 import pytest
 
+from credit_scorer.adapters.local_deployer import LocalDeployer
+from credit_scorer.adapters.tickets import LocalTicketTracker
 from credit_scorer.audit.spot_check import spot_check
-from credit_scorer.audit.thresholds import set_thresholds
 from credit_scorer.audit.verify import audit_verify
-from credit_scorer.config import Thresholds
-from credit_scorer.deploy.base import Deployment
-from credit_scorer.deploy.local import LocalDeployer
-from credit_scorer.integrations.tickets import LocalTicketTracker
-from credit_scorer.release import anchor, ledger, ledger_verify, people_registry
-from credit_scorer.release.identity import load_people
-from credit_scorer.release.ledger import LEDGER_FILE, PUBLIC_KEY_FILE
-from credit_scorer.release.release_log import LOG_FILE
-from credit_scorer.release.store import ComplianceStore
+from credit_scorer.core.ports import Deployment
+from credit_scorer.domain.config import Thresholds
+from credit_scorer.records import anchor, ledger, ledger_verify, people_registry
+from credit_scorer.records.ledger import LEDGER_FILE, PUBLIC_KEY_FILE
+from credit_scorer.records.people import load_people
+from credit_scorer.records.release_log import LOG_FILE
+from credit_scorer.records.store import ComplianceStore
+from credit_scorer.records.thresholds import set_thresholds
 from credit_scorer.serving.decision_log import seal_segment
 from tests import audit_builders as build
 

@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from credit_scorer.audit.thresholds import (
+from credit_scorer.apps.cli.main import app
+from credit_scorer.audit.verify import audit_verify
+from credit_scorer.domain.config import FairnessPolicy, PolicyConfig, Thresholds
+from credit_scorer.records import ledger
+from credit_scorer.records.people import IdentityError, People, load_people
+from credit_scorer.records.store import ComplianceStore
+from credit_scorer.records.thresholds import (
     REASON_FIRST_RUN,
     REASON_RUN_START,
     current,
@@ -16,12 +22,6 @@ from credit_scorer.audit.thresholds import (
     note_config_at_run_start,
     set_thresholds,
 )
-from credit_scorer.audit.verify import audit_verify
-from credit_scorer.cli import app
-from credit_scorer.config import FairnessPolicy, PolicyConfig, Thresholds
-from credit_scorer.release import ledger
-from credit_scorer.release.identity import IdentityError, People, load_people
-from credit_scorer.release.store import ComplianceStore
 from tests import audit_builders as build
 
 REPO = Path(__file__).resolve().parents[2]

@@ -37,15 +37,15 @@ from typing import Literal
 
 from pydantic import ValidationError
 
-from credit_scorer.audit.thresholds import ThresholdVersion, history, in_force_at
 from credit_scorer.audit.verify import read_rows_tolerant
-from credit_scorer.errors import CreditScorerError
-from credit_scorer.release import ledger
-from credit_scorer.release.records import APPROVALS_DIR, SIGNOFFS_DIR, ApprovalRecord, SignoffRecord, iso_utc, utc_now
-from credit_scorer.release.release_log import LOG_FILE, ReleaseLogRow
-from credit_scorer.release.store import ComplianceStore, StoreError
+from credit_scorer.core.errors import CreditScorerError
+from credit_scorer.records import ledger
+from credit_scorer.records.layout import APPROVALS_DIR, AUDIT_DIR, SIGNOFFS_DIR
+from credit_scorer.records.models import ApprovalRecord, SignoffRecord, iso_utc, utc_now
+from credit_scorer.records.release_log import LOG_FILE, ReleaseLogRow
+from credit_scorer.records.store import ComplianceStore, StoreError
+from credit_scorer.records.thresholds import ThresholdVersion, history, in_force_at
 
-AUDIT_DIR = "audit"
 AUDIT_LOCK = "audit"
 
 SOP_FIELDS: tuple[str, ...] = (

@@ -1,6 +1,6 @@
 """``credit-scorer audit verify``: is every record intact, ledgered, signed and consistent?
 
-On top of the ledger's own checks (:func:`credit_scorer.release.ledger.verify`: every
+On top of the ledger's own checks (:func:`credit_scorer.records.ledger.verify`: every
 hash recomputed, the chain, every signature against ``ledger/public_key.pem``, every
 record file in the ledger and every entry's file present with its sha256, the release
 log = header + ledgered rows) this checks what the records claim:
@@ -27,16 +27,15 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from credit_scorer.audit.thresholds import THRESHOLDS_DIR, ThresholdVersion
-from credit_scorer.release.ledger import GENESIS_HASH, PUBLIC_KEY_FILE, Checkpoint, Problem, key_id_of, parse_public_pem
-from credit_scorer.release.ledger_verify import errors
-from credit_scorer.release.ledger_verify import verify_with_entries as ledger_verify
-from credit_scorer.release.records import APPROVALS_DIR, ApprovalRecord
-from credit_scorer.release.release_log import COLUMNS, LOG_FILE, ReleaseLogRow, parse_rows, row_lines
-from credit_scorer.release.store import ComplianceStore, StoreError
+from credit_scorer.records.layout import APPROVALS_DIR, MODELS_DIR, RELEASES_DIR, THRESHOLDS_DIR
+from credit_scorer.records.ledger import GENESIS_HASH, PUBLIC_KEY_FILE, Checkpoint, Problem, key_id_of, parse_public_pem
+from credit_scorer.records.ledger_verify import errors
+from credit_scorer.records.ledger_verify import verify_with_entries as ledger_verify
+from credit_scorer.records.models import ApprovalRecord
+from credit_scorer.records.release_log import COLUMNS, LOG_FILE, ReleaseLogRow, parse_rows, row_lines
+from credit_scorer.records.store import ComplianceStore, StoreError
+from credit_scorer.records.thresholds import ThresholdVersion
 
-RELEASES_DIR = "releases"
-MODELS_DIR = "models"
 HashLookup = Callable[[str], "str | None"]
 """sha256 of a store file by path, None when it is missing."""
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")

@@ -33,13 +33,13 @@ from markupsafe import Markup, escape
 from packageurl import PackageURL
 from pydantic import BaseModel, ConfigDict
 
-from credit_scorer.checks import ThresholdCheck
-from credit_scorer.config import ColumnSpec
 from credit_scorer.documents import charts
 from credit_scorer.documents.inputs import DEFAULT_FACTS_FILE, FACTS_ENV, AnnexIvInputs, ProviderFacts
-from credit_scorer.fairness import AttributeFairness
-from credit_scorer.release.identity import RULE_DISTINCT, RULE_ROLE, RULE_SIGNOFF
-from credit_scorer.train import THRESHOLD_GRID
+from credit_scorer.domain.checks import ThresholdCheck
+from credit_scorer.domain.config import ColumnSpec
+from credit_scorer.domain.fairness import AttributeFairness
+from credit_scorer.domain.train import THRESHOLD_GRID
+from credit_scorer.records.people import RULE_DISTINCT, RULE_ROLE, RULE_SIGNOFF
 
 TEMPLATE: Final = "annex_iv.html.j2"
 STYLESHEET: Final = "annex_iv.css"

@@ -8,18 +8,18 @@ from __future__ import annotations
 
 import pandas as pd
 
-from credit_scorer.checks import ThresholdChecks
-from credit_scorer.config import DatasetSpec, TrainingConfig
-from credit_scorer.data import DataQualityReport, DatasetInfo, SplitSizes, default_labels
 from credit_scorer.documents import annex_iv
 from credit_scorer.documents.collect import installed_packages, python_and_platform
-from credit_scorer.documents.inputs import AnnexIvInputs, TestPredictions
-from credit_scorer.evaluate import Evaluation
-from credit_scorer.fairness import FairnessReport, group_labels, group_order
-from credit_scorer.model import TrainedModel
-from credit_scorer.release.release_log import ReleaseLogRow
-from credit_scorer.release.settings import ReleaseSettings
-from credit_scorer.risk import RiskAssessment
+from credit_scorer.documents.inputs import AnnexIvInputs, ProviderFacts, TestPredictions
+from credit_scorer.domain.checks import ThresholdChecks
+from credit_scorer.domain.config import DatasetSpec, TrainingConfig
+from credit_scorer.domain.data import DataQualityReport, DatasetInfo, SplitSizes, default_labels
+from credit_scorer.domain.evaluate import Evaluation
+from credit_scorer.domain.fairness import FairnessReport, group_labels, group_order
+from credit_scorer.domain.model import TrainedModel
+from credit_scorer.domain.risk import RiskAssessment
+from credit_scorer.records.people import People
+from credit_scorer.records.release_log import ReleaseLogRow
 
 
 def build_inputs(
@@ -28,7 +28,9 @@ def build_inputs(
     run_id: str,
     generated_at: str,
     approval_status: str,
-    settings: ReleaseSettings,
+    submitter: str,
+    people: People,
+    facts: ProviderFacts,
     spec: DatasetSpec,
     training: TrainingConfig,
     dataset: DatasetInfo,
@@ -45,13 +47,12 @@ def build_inputs(
     """Everything the document states about this release, from the run's own artefacts."""
     python, system = python_and_platform()
     earlier = [r for r in release_history if r.release_id != release_id]
-    people = settings.people
     return AnnexIvInputs(
         release_id=release_id,
         run_id=run_id,
         generated_at=generated_at,
         approval_status=approval_status,
-        submitter=settings.submitter,
+        submitter=submitter,
         model_sha256=model.sha256,
         parent_release=earlier[-1].release_id if earlier else None,
         packages=installed_packages(),
@@ -80,7 +81,7 @@ def build_inputs(
             groups={a.name: group_labels(test_split, a).tolist() for a in spec.protected_attributes},
             group_order={a.name: group_order(a) for a in spec.protected_attributes},
         ),
-        facts=settings.facts,
+        facts=facts,
     )
 
 

@@ -24,7 +24,7 @@ from matplotlib.ticker import PercentFormatter
 from matplotlib.typing import LegendLocType, RcKeyType
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from credit_scorer.evaluate import CALIBRATION_BINS
+from credit_scorer.domain.evaluate import CALIBRATION_BINS
 
 FIGURE_SIZE: Final = (6.0, 3.2)
 """Inches; fits the 17 cm text width of an A4 page with 2 cm margins."""

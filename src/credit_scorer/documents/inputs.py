@@ -10,14 +10,14 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from credit_scorer.checks import ThresholdChecks
-from credit_scorer.config import DatasetSpec, TrainingConfig, read_yaml
-from credit_scorer.data import DataQualityReport, DatasetInfo, SplitSizes
-from credit_scorer.errors import ConfigError
-from credit_scorer.evaluate import Evaluation
-from credit_scorer.fairness import FairnessReport
-from credit_scorer.release.release_log import ReleaseLogRow
-from credit_scorer.risk import RiskAssessment
+from credit_scorer.core.errors import ConfigError
+from credit_scorer.domain.checks import ThresholdChecks
+from credit_scorer.domain.config import DatasetSpec, TrainingConfig, read_yaml
+from credit_scorer.domain.data import DataQualityReport, DatasetInfo, SplitSizes
+from credit_scorer.domain.evaluate import Evaluation
+from credit_scorer.domain.fairness import FairnessReport
+from credit_scorer.domain.risk import RiskAssessment
+from credit_scorer.records.release_log import ReleaseLogRow
 
 FACTS_ENV = "CREDIT_SCORER_ANNEX_FACTS"
 DEFAULT_FACTS_FILE = "conf/annex_iv_facts.yaml"

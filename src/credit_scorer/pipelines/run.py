@@ -9,20 +9,20 @@ from pydantic import BaseModel, ConfigDict
 from zenml.client import Client
 from zenml.enums import ExecutionStatus
 
-from credit_scorer import constants
-from credit_scorer.checks import ThresholdChecks
-from credit_scorer.config import DatasetSpec, PolicyConfig, TrainingConfig
-from credit_scorer.data import DataQualityReport, DatasetInfo, SplitSizes
+from credit_scorer.core import constants
 from credit_scorer.documents.inputs import AnnexIvInputs, ProviderFacts
-from credit_scorer.evaluate import Evaluation
-from credit_scorer.fairness import FairnessReport
-from credit_scorer.model import TrainedModel
+from credit_scorer.domain.checks import ThresholdChecks
+from credit_scorer.domain.config import DatasetSpec, PolicyConfig, TrainingConfig
+from credit_scorer.domain.data import DataQualityReport, DatasetInfo, SplitSizes
+from credit_scorer.domain.evaluate import Evaluation
+from credit_scorer.domain.fairness import FairnessReport
+from credit_scorer.domain.model import TrainedModel
+from credit_scorer.domain.risk import RiskAssessment, RiskRegister
+from credit_scorer.pipelines.zenml_state import ensure_zenml_store
+from credit_scorer.records.models import ApprovalRecord
 from credit_scorer.release.gate import WAIT_CONDITION, GateDecision
-from credit_scorer.release.records import ApprovalRecord
 from credit_scorer.release.settings import ReleaseSettings
 from credit_scorer.release.workflow import ReleaseCandidate
-from credit_scorer.risk import RiskAssessment, RiskRegister
-from credit_scorer.zenml_state import ensure_zenml_store
 
 
 class RunResult(BaseModel):
@@ -331,8 +331,8 @@ def resume(run_id: UUID) -> RunResult:
 def annex_iv_inputs_for(run_id: str, generated_at: str, approval_status: str, facts: ProviderFacts) -> AnnexIvInputs:
     """Rebuild an earlier run's Annex IV inputs from its stored parameters and artifacts."""
     from credit_scorer.documents.build import build_inputs
-    from credit_scorer.release.release_log import read_rows
-    from credit_scorer.release.store import ComplianceStore
+    from credit_scorer.records.release_log import read_rows
+    from credit_scorer.records.store import ComplianceStore
 
     run = Client().get_pipeline_run(run_id)
     params = run.config.parameters or {}
@@ -348,7 +348,9 @@ def annex_iv_inputs_for(run_id: str, generated_at: str, approval_status: str, fa
         run_id=str(run.id),
         generated_at=generated_at,
         approval_status=approval_status,
-        settings=settings,
+        submitter=settings.submitter,
+        people=settings.people,
+        facts=settings.facts,
         spec=DatasetSpec.model_validate(params["spec"]),
         training=TrainingConfig.model_validate(params["training"]),
         dataset=_output(run, "load_data", "dataset_info"),

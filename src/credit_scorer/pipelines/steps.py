@@ -14,27 +14,28 @@ from typing import Annotated, Any
 import pandas as pd
 from zenml import get_step_context, log_metadata, step
 
-from credit_scorer import checks as checks_mod
-from credit_scorer import data, evaluate, fairness, risk, train
-from credit_scorer.audit.thresholds import note_config_at_run_start
-from credit_scorer.config import DatasetSpec, FairnessPolicy, PolicyConfig, Thresholds, TrainingConfig
-from credit_scorer.data import DataQualityReport, DatasetInfo, SplitSizes
-from credit_scorer.deploy.select import deployer_for
+from credit_scorer.adapters.factory import deployer_for, tracker_for
+from credit_scorer.adapters.tickets import TicketTracker, release_key
+from credit_scorer.core.errors import DatasetIntegrityError
 from credit_scorer.documents import build as annex_inputs
 from credit_scorer.documents.collect import AnnexIvDocument
-from credit_scorer.errors import DatasetIntegrityError
-from credit_scorer.evaluate import Evaluation
-from credit_scorer.fairness import FairnessReport
-from credit_scorer.integrations.tickets import TicketTracker, release_key, tracker_for
-from credit_scorer.model import TrainedModel
+from credit_scorer.domain import checks as checks_mod
+from credit_scorer.domain import data, evaluate, fairness, risk, train
+from credit_scorer.domain.config import DatasetSpec, FairnessPolicy, PolicyConfig, Thresholds, TrainingConfig
+from credit_scorer.domain.data import DataQualityReport, DatasetInfo, SplitSizes
+from credit_scorer.domain.evaluate import Evaluation
+from credit_scorer.domain.fairness import FairnessReport
+from credit_scorer.domain.model import TrainedModel
+from credit_scorer.domain.risk import RiskAssessment, RiskRegister
 from credit_scorer.pipelines.materializers import TABLE_MATERIALIZER
-from credit_scorer.release import gate, people_registry, terminal, workflow
-from credit_scorer.release.records import ApprovalRecord, TesterSignoff, iso_utc, utc_now
-from credit_scorer.release.release_log import read_rows
+from credit_scorer.records import people_registry
+from credit_scorer.records.models import ApprovalRecord, TesterSignoff, iso_utc, utc_now
+from credit_scorer.records.release_log import read_rows
+from credit_scorer.records.store import ComplianceStore
+from credit_scorer.records.thresholds import note_config_at_run_start
+from credit_scorer.release import gate, terminal, workflow
 from credit_scorer.release.settings import ReleaseSettings
-from credit_scorer.release.store import ComplianceStore
 from credit_scorer.release.workflow import ReleaseCandidate
-from credit_scorer.risk import RiskAssessment, RiskRegister
 
 step = partial(step, enable_artifact_visualization=False, enable_artifact_metadata=False)
 """Steps skip ZenML's HTML previews and automatic metadata of artifacts: they cost seconds per run,
@@ -272,7 +273,9 @@ def generate_annex_iv(
         run_id=str(get_step_context().pipeline_run.id),
         generated_at=iso_utc(utc_now()),
         approval_status="Awaiting decision at the release gate (this document is an input to it)",
-        settings=settings,
+        submitter=settings.submitter,
+        people=settings.people,
+        facts=settings.facts,
         spec=spec,
         training=training,
         dataset=dataset_info,

@@ -25,12 +25,12 @@ from contextlib import contextmanager
 
 from zenml import Model, pipeline, wait
 
-from credit_scorer import constants
-from credit_scorer.config import DatasetSpec, PolicyConfig, TrainingConfig
+from credit_scorer.core import constants
+from credit_scorer.domain.config import DatasetSpec, PolicyConfig, TrainingConfig
+from credit_scorer.domain.risk import RiskRegister
 from credit_scorer.pipelines import steps
 from credit_scorer.release.gate import WAIT_CONDITION, GateDecision
 from credit_scorer.release.settings import ReleaseSettings
-from credit_scorer.risk import RiskRegister
 
 progress = logging.getLogger("credit_scorer.progress")
 

@@ -23,17 +23,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from credit_scorer.checks import ThresholdChecks
-from credit_scorer.errors import CreditScorerError
-from credit_scorer.release.identity import (
-    RULE_SIGNOFF,
-    IdentityError,
-    People,
-    duty_violations,
-    enforce,
-    role_violation,
-)
-from credit_scorer.release.records import DecisionMode, TesterSignoff
+from credit_scorer.core.errors import CreditScorerError
+from credit_scorer.domain.checks import ThresholdChecks
+from credit_scorer.records.models import DecisionMode, TesterSignoff
+from credit_scorer.records.people import RULE_SIGNOFF, IdentityError, People, duty_violations, enforce, role_violation
 
 Channel = Literal["automated", "interactive", "wait"]
 

@@ -4,7 +4,7 @@ A deployment or a rollback changes several things that must agree: a scoring end
 a release-log row, the endpoints it replaces. Each such operation is an **intent** in the ledger before
 anything happens (what is about to be done, by whom, for which release) and an **outcome** after
 (``done``, ``failed``, or ``interrupted``). In between, the endpoint waits inactive until the record that
-makes it official is ledgered (see :mod:`credit_scorer.deploy.base`).
+makes it official is ledgered (see :mod:`credit_scorer.core.ports`).
 
 :func:`recover` runs at the start of every command that deploys or lists deployments (``run``, ``approve``,
 ``resume``, ``redeploy``, ``deployments``), under the store's ``deploy`` lock, so no operation is in
@@ -29,11 +29,11 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-from credit_scorer.deploy.base import Deployer, DeploymentStatus
-from credit_scorer.release import ledger, records
-from credit_scorer.release.records import ApprovalRecord, iso_utc, utc_now
-from credit_scorer.release.release_log import ReleaseLogRow, append_row, parse_rows, rebuild
-from credit_scorer.release.store import ComplianceStore
+from credit_scorer.core.ports import Deployer, DeploymentStatus
+from credit_scorer.records import layout, ledger
+from credit_scorer.records.models import ApprovalRecord, iso_utc, utc_now
+from credit_scorer.records.release_log import ReleaseLogRow, append_row, parse_rows, rebuild
+from credit_scorer.records.store import ComplianceStore
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ def ledgered_approvals(store: ComplianceStore, found: list[ledger.LedgerEntry]) 
     """Approval records whose file is ledgered with its exact bytes, oldest first."""
     recorded = {e.path: e.record_sha256 for e in found if e.kind == "approval"}
     approvals: list[ApprovalRecord] = []
-    for path in store.list(records.APPROVALS_DIR, ".json"):
+    for path in store.list(layout.APPROVALS_DIR, ".json"):
         data = store.read_bytes(path)
         if recorded.get(path) == ledger.sha256_hex(data):
             approvals.append(ApprovalRecord.model_validate_json(data))

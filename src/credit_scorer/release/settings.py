@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from credit_scorer.documents.inputs import ProviderFacts
-from credit_scorer.release.identity import People
+from credit_scorer.records.people import People
 
 
 class ReleaseSettings(BaseModel):

@@ -12,12 +12,12 @@ from collections.abc import Callable
 from rich.console import Console
 from rich.table import Table
 
-from credit_scorer.checks import ThresholdChecks
 from credit_scorer.documents.collect import AnnexIvDocument
-from credit_scorer.fairness import FairnessReport
+from credit_scorer.domain.checks import ThresholdChecks
+from credit_scorer.domain.fairness import FairnessReport
+from credit_scorer.domain.risk import RiskAssessment
+from credit_scorer.records.models import TesterSignoff, iso_utc, utc_now
 from credit_scorer.release.gate import OVERRIDE_WORD, GateDecision
-from credit_scorer.release.records import TesterSignoff, iso_utc, utc_now
-from credit_scorer.risk import RiskAssessment
 
 
 def terminal_console() -> Console:

@@ -23,28 +23,28 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from credit_scorer.checks import ThresholdChecks
-from credit_scorer.deploy.base import Activation, Deployer, Deployment, DeploymentError
+from credit_scorer.adapters.tickets import ROLLED_BACK, CommentKind, TicketTracker, typed_signoffs
+from credit_scorer.core.errors import CreditScorerError
+from credit_scorer.core.faults import crash_point
+from credit_scorer.core.ports import Activation, Deployer, Deployment, DeploymentError
 from credit_scorer.documents.collect import AnnexIvDocument
-from credit_scorer.errors import CreditScorerError
-from credit_scorer.evaluate import Evaluation
-from credit_scorer.fairness import FairnessReport
-from credit_scorer.faults import crash_point
-from credit_scorer.integrations.tickets import ROLLED_BACK, CommentKind, TicketTracker, typed_signoffs
-from credit_scorer.release import ledger, ledger_verify, records, recovery
+from credit_scorer.domain.checks import ThresholdChecks
+from credit_scorer.domain.evaluate import Evaluation
+from credit_scorer.domain.fairness import FairnessReport
+from credit_scorer.domain.risk import RiskAssessment
+from credit_scorer.records import ledger, ledger_verify
+from credit_scorer.records import models as records
+from credit_scorer.records.layout import MODELS_DIR, RELEASES_DIR
+from credit_scorer.records.models import ApprovalRecord, TesterSignoff, iso_utc, utc_now
+from credit_scorer.records.people import IdentityError, People, enforce, role_violation
+from credit_scorer.records.release_log import ReleaseLogRow, append_row, git_commit_log
+from credit_scorer.records.store import ComplianceStore, StoreError
+from credit_scorer.release import recovery
 from credit_scorer.release.gate import ENV_TESTER, ENV_TESTER_NOTE, GateDecision
-from credit_scorer.release.identity import IdentityError, People, enforce, role_violation
-from credit_scorer.release.records import ApprovalRecord, TesterSignoff, iso_utc, utc_now
-from credit_scorer.release.release_log import ReleaseLogRow, append_row, git_commit_log
-from credit_scorer.release.store import ComplianceStore, StoreError
-from credit_scorer.risk import RiskAssessment
 
 log = logging.getLogger(__name__)
 
 SignoffSource = Literal["cli", "env", "console", "jira"]
-MODELS_DIR = "models"
-DEPLOYMENTS_DIR = "deployments"
-RELEASES_DIR = "releases"
 
 
 class ReleaseRefused(CreditScorerError, RuntimeError):

@@ -37,7 +37,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from credit_scorer.serving import TOKEN_FILE_ENV
+from credit_scorer.core.settings import API_TOKEN_FILE_ENV
 
 if TYPE_CHECKING:
     import uvicorn
@@ -66,8 +66,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--token-file",
         type=Path,
-        default=Path(os.environ[TOKEN_FILE_ENV]) if os.environ.get(TOKEN_FILE_ENV) else None,
-        help=f"bearer tokens for the predict routes, one per line (default: ${TOKEN_FILE_ENV}; none = no auth)",
+        default=Path(os.environ[API_TOKEN_FILE_ENV]) if os.environ.get(API_TOKEN_FILE_ENV) else None,
+        help=f"bearer tokens for the predict routes, one per line (default: ${API_TOKEN_FILE_ENV}; none = no auth)",
     )
     parser.add_argument(
         ACTIVATION_LEDGER_OPTION,
@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import uvicorn
 
-    from credit_scorer.errors import CreditScorerError
+    from credit_scorer.core.errors import CreditScorerError
     from credit_scorer.serving.activation import ActivationGate, ActivationWatcher
     from credit_scorer.serving.app import create_app
 

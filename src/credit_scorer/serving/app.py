@@ -38,9 +38,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-from credit_scorer.contract import FieldRule, InputContract, error
-from credit_scorer.errors import CreditScorerError
-from credit_scorer.model import TrainedModel
+from credit_scorer.core.errors import CreditScorerError
+from credit_scorer.domain.contract import FieldRule, InputContract, error
+from credit_scorer.domain.model import TrainedModel
 from credit_scorer.serving.activation import ActivationGate
 from credit_scorer.serving.decision_log import Batch, DecisionLog, LogUnavailable
 from credit_scorer.serving.fast_predict import SingleRowPredictor
@@ -256,7 +256,7 @@ def create_app(
     """The scoring app for one model file.
 
     Raises :class:`ModelLoadError` for a missing or corrupt model file and
-    :class:`~credit_scorer.errors.ConfigError` for a reason-code table that cannot explain
+    :class:`~credit_scorer.core.errors.ConfigError` for a reason-code table that cannot explain
     every model feature. ``api_tokens`` (non-empty) turns on bearer-token auth for the
     predict routes; ``/health``, ``/model`` and ``/openapi.json`` stay open. ``activation``
     (default: active at once) keeps the predict routes at 503 until the gate opens.

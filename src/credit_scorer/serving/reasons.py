@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from credit_scorer.config import read_yaml
-from credit_scorer.errors import ConfigError
+from credit_scorer.core.errors import ConfigError
+from credit_scorer.domain.config import read_yaml
 
 if TYPE_CHECKING:
     import lightgbm as lgb

@@ -1,0 +1,1 @@
+"""Modal: the generated app file, the deployer, the container side and its settings."""

@@ -1,0 +1,1 @@
+"""The approval console (FastAPI + Jinja2) for testers, approvers and auditors."""

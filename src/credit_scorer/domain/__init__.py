@@ -1,0 +1,1 @@
+"""Pure compute: dataset spec, validation, training, evaluation, fairness, risk, checks, input contract."""

@@ -1,0 +1,1 @@
+"""What an auditor relies on: the store and its backends, the ledger, records, release log, people, thresholds."""
