@@ -41,7 +41,7 @@ def zenml_config_dir() -> Path:
 @pytest.fixture(scope="session", autouse=True)
 def ledger_key_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """The ledger's signing key lives in a temporary folder (CREDIT_SCORER_KEY), never in the home directory."""
-    from credit_scorer.records.ledger import KEY_ENV
+    from credit_scorer.core.settings import KEY_ENV
 
     key = tmp_path_factory.mktemp("ledger-key") / "ledger_ed25519.pem"
     before = os.environ.get(KEY_ENV)
@@ -56,7 +56,7 @@ def ledger_key_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 @pytest.fixture(scope="session", autouse=True)
 def ledger_trust_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Trust anchors (pinned keys, witnessed checkpoints) in a temporary file, never the user's."""
-    from credit_scorer.records.anchor import TRUST_ENV
+    from credit_scorer.core.settings import TRUST_ENV
 
     trust = tmp_path_factory.mktemp("ledger-trust") / "ledger_trust.yaml"
     before = os.environ.get(TRUST_ENV)

@@ -33,7 +33,7 @@ import pytest
 
 from credit_scorer.adapters.factory import deployer_for
 from credit_scorer.adapters.tickets import LocalTicketTracker
-from credit_scorer.core.faults import CRASH_ENV
+from credit_scorer.core.settings import CRASH_ENV
 from credit_scorer.records import ledger, ledger_verify, people_registry
 from credit_scorer.records.models import read_approvals
 from credit_scorer.records.release_log import read_rows

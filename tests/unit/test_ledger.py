@@ -25,6 +25,7 @@ from typer.testing import CliRunner
 from credit_scorer.apps.cli.main import app
 from credit_scorer.audit.spot_check import spot_check
 from credit_scorer.audit.verify import audit_verify
+from credit_scorer.core.settings import KEY_ENV
 from credit_scorer.domain.config import Thresholds
 from credit_scorer.records import ledger, ledger_verify
 from credit_scorer.records import models as records
@@ -264,7 +265,7 @@ def _in_processes(target: Callable[..., None], args: list[tuple[object, ...]]) -
 def test_concurrent_appends_from_two_processes_keep_one_valid_chain(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(ledger.KEY_ENV, str(tmp_path / "fresh-key" / "key.pem"))  # both race to create the key too
+    monkeypatch.setenv(KEY_ENV, str(tmp_path / "fresh-key" / "key.pem"))  # both race to create the key too
     root = tmp_path / "compliance"
     _in_processes(_signoffs, [(str(root), w) for w in range(WRITERS)])
     store = ComplianceStore(str(root))
@@ -302,7 +303,7 @@ def test_record_write_is_refused_with_an_unsafe_key(tmp_path: Path, monkeypatch:
     key = tmp_path / "key.pem"
     ledger.load_or_create_key(key)
     os.chmod(key, 0o644)
-    monkeypatch.setenv(ledger.KEY_ENV, str(key))
+    monkeypatch.setenv(KEY_ENV, str(key))
     store = ComplianceStore(str(tmp_path / "compliance"))
     with pytest.raises(LedgerKeyError):
         records.write_signoff(store, "run", "AI-REL-1", build.TESTER, "", "cli", build.BASE_TIME)
@@ -337,7 +338,7 @@ def test_another_key_than_the_stores_is_refused(base: Path, tmp_path: Path) -> N
 
 def test_key_is_created_private_outside_the_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     key = tmp_path / "keys" / "ledger.pem"
-    monkeypatch.setenv(ledger.KEY_ENV, str(key))
+    monkeypatch.setenv(KEY_ENV, str(key))
     store = ComplianceStore(str(tmp_path / "compliance"))
     signer = ledger.signer_for(store)
     assert signer.key_file == key
@@ -458,7 +459,7 @@ def test_a_rotated_key_takes_over_only_through_a_rotation_signed_by_the_old_key(
     key_file = tmp_path / "store-key.pem"
     shutil.copy(ledger.key_file(), key_file)
     key_file.chmod(0o600)
-    monkeypatch.setenv(ledger.KEY_ENV, str(key_file))
+    monkeypatch.setenv(KEY_ENV, str(key_file))
     old_id = ledger.entries(store)[0].key_id
     refused = CliRunner().invoke(
         app, ["audit", "rotate-key", "--as", "Quinn Tester", "--reason", "x", "--store", str(root)]

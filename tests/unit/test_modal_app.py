@@ -22,14 +22,9 @@ from credit_scorer.adapters.modal.app import (
     render_app_source,
     runtime_pins,
 )
-from credit_scorer.adapters.modal.runtime import (
-    API_TOKENS_ENV,
-    ModelFileMismatch,
-    api_tokens,
-    decision_log_folder,
-    open_scoring_app,
-)
+from credit_scorer.adapters.modal.runtime import ModelFileMismatch, api_tokens, decision_log_folder, open_scoring_app
 from credit_scorer.core.ports import DeploymentError
+from credit_scorer.core.settings import API_TOKENS_ENV
 
 REPO = Path(__file__).resolve().parents[2]
 LOCK = REPO / "requirements.lock"

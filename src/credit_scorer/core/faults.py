@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import signal
 
-CRASH_ENV = "CREDIT_SCORER_CRASH_AT"
+from credit_scorer.core.settings import CRASH_ENV
 
 CRASH_POINTS: tuple[str, ...] = (
     "record-pending-written",  # a record's bytes are in its .pending- file, no ledger entry yet

@@ -33,8 +33,9 @@ from markupsafe import Markup, escape
 from packageurl import PackageURL
 from pydantic import BaseModel, ConfigDict
 
+from credit_scorer.core.settings import FACTS_ENV
 from credit_scorer.documents import charts
-from credit_scorer.documents.inputs import DEFAULT_FACTS_FILE, FACTS_ENV, AnnexIvInputs, ProviderFacts
+from credit_scorer.documents.inputs import DEFAULT_FACTS_FILE, AnnexIvInputs, ProviderFacts
 from credit_scorer.domain.checks import ThresholdCheck
 from credit_scorer.domain.config import ColumnSpec
 from credit_scorer.domain.fairness import AttributeFairness

@@ -11,6 +11,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from credit_scorer.core.errors import ConfigError
+from credit_scorer.core.settings import FACTS_ENV
 from credit_scorer.domain.checks import ThresholdChecks
 from credit_scorer.domain.config import DatasetSpec, TrainingConfig, read_yaml
 from credit_scorer.domain.data import DataQualityReport, DatasetInfo, SplitSizes
@@ -19,7 +20,6 @@ from credit_scorer.domain.fairness import FairnessReport
 from credit_scorer.domain.risk import RiskAssessment
 from credit_scorer.records.release_log import ReleaseLogRow
 
-FACTS_ENV = "CREDIT_SCORER_ANNEX_FACTS"
 DEFAULT_FACTS_FILE = "conf/annex_iv_facts.yaml"
 
 

@@ -34,8 +34,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from credit_scorer.core.errors import ConfigError
+from credit_scorer.core.settings import TRUST_ENV
 
-TRUST_ENV = "CREDIT_SCORER_LEDGER_TRUST"
 DEFAULT_TRUST_FILE = "~/.config/credit-scorer/ledger_trust.yaml"
 HEADER = (
     "# credit-scorer: trust anchors of compliance ledgers (see `credit-scorer audit verify`).\n"

@@ -56,6 +56,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from credit_scorer.core.faults import crash_point
+from credit_scorer.core.settings import KEY_ENV
 from credit_scorer.records import anchor
 from credit_scorer.records.layout import LEDGER_DIR
 from credit_scorer.records.store import ComplianceStore, RecordExistsError, StoreError
@@ -67,7 +68,6 @@ PUBLIC_KEY_FILE = f"{LEDGER_DIR}/public_key.pem"
 KEYS_DIR = f"{LEDGER_DIR}/keys"
 IN_PROGRESS_FILE = f"{LEDGER_DIR}/.in-progress"
 LEDGER_LOCK = "ledger"
-KEY_ENV = "CREDIT_SCORER_KEY"
 DEFAULT_KEY_FILE = "~/.config/credit-scorer/ledger_ed25519.pem"
 GENESIS_HASH = "0" * 64
 ROW_PATH_PREFIX = "model_release_log.md#row-"

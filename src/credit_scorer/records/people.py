@@ -16,10 +16,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from credit_scorer.core.errors import ConfigError, CreditScorerError
+from credit_scorer.core.settings import PEOPLE_ENV
 from credit_scorer.domain.config import read_yaml
 
 Role = Literal["submitter", "tester", "approver", "auditor"]
-PEOPLE_ENV = "CREDIT_SCORER_PEOPLE"
 DEFAULT_PEOPLE_FILE = "conf/people.yaml"
 
 RULE_ROLE = "SoD-1 each actor must hold the role they act in"

@@ -18,13 +18,13 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from credit_scorer.core.errors import ConfigError
+from credit_scorer.core.settings import REASON_CODES_ENV
 from credit_scorer.domain.config import read_yaml
 
 if TYPE_CHECKING:
     import lightgbm as lgb
 
 MAX_REASONS = 4
-REASON_CODES_ENV = "CREDIT_SCORER_REASON_CODES"
 PACKAGED_TABLE = Path(__file__).resolve().parents[1] / "resources" / "reason_codes.yaml"
 
 

@@ -17,7 +17,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-API_TOKENS_ENV = "CREDIT_SCORER_API_TOKENS"
+from credit_scorer.core.settings import API_TOKENS_ENV
+
 TASK_ID_ENV = "MODAL_TASK_ID"  # set by Modal in every container
 MIN_TOKEN_LENGTH = 16
 

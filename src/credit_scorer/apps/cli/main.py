@@ -264,7 +264,7 @@ def _release_settings(
 
 def _people_in_force(store: str | None, people: Path | None, dev_mode: bool, *, adopt: bool = True) -> PeopleInForce:
     """The store's people registry in force (adopting the people file on first use); see people_registry."""
-    from credit_scorer.records.people import PEOPLE_ENV
+    from credit_scorer.core.settings import PEOPLE_ENV
     from credit_scorer.records.people_registry import people_in_force
     from credit_scorer.records.store import ComplianceStore
 

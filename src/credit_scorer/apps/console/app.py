@@ -39,10 +39,10 @@ from credit_scorer.adapters.tickets import TicketTracker
 from credit_scorer.apps.console import actions, users, views
 from credit_scorer.apps.console.sessions import LOGIN_COOKIE, SESSION_COOKIE, Session, SessionStore, tokens_match
 from credit_scorer.core.errors import CreditScorerError
-from credit_scorer.core.settings import STORE_ENV
+from credit_scorer.core.settings import PEOPLE_ENV, STORE_ENV, USERS_ENV
 from credit_scorer.pipelines import run as runs
 from credit_scorer.records.layout import PEOPLE_DIR
-from credit_scorer.records.people import PEOPLE_ENV, RULE_ROLE, People, people_file, role_violation
+from credit_scorer.records.people import RULE_ROLE, People, people_file, role_violation
 from credit_scorer.records.people_registry import people_in_force
 from credit_scorer.records.store import ComplianceStore
 from credit_scorer.release.workflow import artefact_dir
@@ -152,7 +152,7 @@ class Console:
         return {
             STORE_ENV: self.store.url,
             PEOPLE_ENV: str(people_file(self.settings.people_file).resolve()),
-            users.USERS_ENV: str(self.settings.users_file.resolve()),
+            USERS_ENV: str(self.settings.users_file.resolve()),
         }
 
     def still_valid(self, session: Session) -> bool:

@@ -27,12 +27,12 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from credit_scorer.core.errors import ConfigError, CreditScorerError
+from credit_scorer.core.settings import USERS_ENV
 from credit_scorer.records.models import iso_utc, utc_now
 from credit_scorer.records.people import People, Role, role_violation
 
 T = TypeVar("T")
 
-USERS_ENV = "CREDIT_SCORER_USERS"
 DEFAULT_USERS_FILE = ".credit-scorer/console-users.json"
 MIN_PASSWORD_LENGTH = 10
 
