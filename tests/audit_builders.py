@@ -9,9 +9,14 @@ up (valid values, consistent with the thresholds unless a test says otherwise).
 from __future__ import annotations
 
 import hashlib
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+from credit_scorer.core.settings import TRUST_ENV
 from credit_scorer.domain.config import Thresholds
 from credit_scorer.records import models as records
 from credit_scorer.records.release_log import ReleaseLogRow, append_row
@@ -176,3 +181,17 @@ def release(
             ),
         )
     return record
+
+
+@contextmanager
+def attackers_machine(folder: Path) -> Iterator[None]:
+    """Run the product's own writers as an attacker would: on another machine, with a trust file of its own."""
+    before = os.environ.get(TRUST_ENV)
+    os.environ[TRUST_ENV] = str(folder / "attackers-trust.yaml")
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(TRUST_ENV, None)
+        else:
+            os.environ[TRUST_ENV] = before

@@ -21,7 +21,7 @@ from urllib.parse import urlencode, urlsplit
 import pytest
 
 from credit_scorer.adapters.factory import tracker_for
-from credit_scorer.apps.console import users
+from credit_scorer.apps.console import sessions, users
 from credit_scorer.apps.console.app import ConsoleSettings, create_console
 from credit_scorer.apps.console.users import add_user, remove_user
 from credit_scorer.pipelines import run as runs
@@ -307,14 +307,43 @@ def test_forty_parallel_wrong_passwords_verify_at_most_five(
     hasher = CountingHasher(users._HASHER)
     monkeypatch.setattr(users, "_HASHER", hasher)
     replies = parallel_sign_ins(setup, hasher, name, ATTEMPTS)
-    assert all(r.status == 401 for r in replies), {r.status for r in replies}
+    assert all(r.status in (401, 429) for r in replies), {r.status for r in replies}
     assert hasher.verifications <= 5, f"{hasher.verifications} passwords were checked before the lockout"
-    assert sum("Too many failed sign-ins" in r.body for r in replies) >= ATTEMPTS - 5
+    refused = ("Too many failed sign-ins", "checking other sign-ins right now")
+    assert sum(any(text in r.body for text in refused) for r in replies) >= ATTEMPTS - 5
+    for _ in range(ATTEMPTS):  # the flood goes on one at a time: still at most five verified in all
+        assert sign_in(setup.app, name, "wrong-password-here")[1].status == 401
+    assert hasher.verifications <= 5, f"{hasher.verifications} passwords were checked before the lockout"
     # now locked: the right password does not get in either, and nothing more is verified
     before = hasher.verifications
     _, reply = sign_in(setup.app, name)
     assert reply.status == 401 and "Too many failed sign-ins" in reply.body
     assert hasher.verifications == before
+
+
+def test_a_flood_of_sign_ins_under_many_names_verifies_at_most_two_at_once(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Red team: 100 parallel sign-ins under random names drove the console to 2.4 GB (argon2, 64 MiB each)."""
+    hasher = CountingHasher(users._HASHER)
+    monkeypatch.setattr(users, "_HASHER", hasher)
+    browser = Browser(setup.app)
+    token = csrf_in(browser.get("/login").body)
+
+    async def one(n: int) -> Reply:
+        form = {"name": f"Random Name {n}", "password": "not-the-password", "csrf_token": token, "next": "/"}
+        reply = await asgi_request(setup.app, "POST", "/login", form, browser.cookies)
+        hasher.request_ended()
+        return reply
+
+    async def all_at_once() -> list[Reply]:
+        return list(await asyncio.gather(*[one(n) for n in range(ATTEMPTS)]))
+
+    replies = asyncio.run(all_at_once())
+    assert hasher.verifications <= sessions.MAX_VERIFYING, hasher.verifications
+    busy = [r for r in replies if r.status == 429]
+    assert len(busy) >= ATTEMPTS - sessions.MAX_VERIFYING
+    assert all(r.header("retry-after") == "1" and "try again in a second" in r.body for r in busy)
 
 
 def test_an_unknown_name_costs_one_verification_like_a_known_one(setup: Setup, monkeypatch: pytest.MonkeyPatch) -> None:

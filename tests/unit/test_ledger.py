@@ -212,9 +212,10 @@ def test_an_edit_resigned_with_another_key_is_detected(base: Path, tmp_path: Pat
     key = ledger.load_or_create_key(other)  # the attacker's own key, published by hand
     signer = ledger.Signer(key, ledger.key_id_of(key.public_key()), other)
     (root / PUBLIC_KEY_FILE).write_bytes(ledger.public_pem(key.public_key()))
-    for entry in original:
-        data = entry.row.encode() if entry.row else (root / entry.path).read_bytes()
-        ledger.append(store, entry.kind, entry.path, data, row=entry.row, signer=signer)
+    with build.attackers_machine(tmp_path):
+        for entry in original:
+            data = entry.row.encode() if entry.row else (root / entry.path).read_bytes()
+            ledger.append(store, entry.kind, entry.path, data, row=entry.row, signer=signer)
     problems = ledger_verify.errors(ledger_verify.verify(store))
     assert any(p.file == LEDGER_FILE and p.field == "line 1: key_id" and "re-signed" in p.message for p in problems)
     assert any(p.field == "line 1" and "replaced" in p.message for p in problems)
@@ -283,6 +284,33 @@ def test_a_line_torn_by_a_crash_is_cut_off_before_the_next_append(base: Path, tm
     assert any(p.file == LEDGER_FILE for p in ledger_verify.verify(store))
     build.release(store, 9)
     assert ledger_verify.verify(store) == []
+
+
+def test_a_cut_back_ledger_is_never_appended_to_so_the_next_run_cannot_make_it_clean(
+    base: Path, tmp_path: Path
+) -> None:
+    """Red team: cut the ledger back, delete what it covered, then let a normal command append: refused."""
+    root, store = _copy(base, tmp_path)
+    ledger_before = (root / LEDGER_FILE).read_bytes()
+    witnessed = ledger.anchor.anchor_of(ledger.store_anchor_key(store))
+    lines = ledger_before.splitlines(keepends=True)
+    (root / LEDGER_FILE).write_bytes(b"".join(lines[:2]))
+    with pytest.raises(ledger.LedgerError, match="was cut back"):
+        ledger.refuse_if_damaged(store)  # what every recovering command (run, approve, deployments …) runs first
+    with pytest.raises(ledger.LedgerError, match="was cut back"):
+        build.release(store, 9)
+    assert (root / LEDGER_FILE).read_bytes() == b"".join(lines[:2])  # nothing appended, nothing half written
+    assert not list(root.rglob(".pending-*")) and not (root / ledger.IN_PROGRESS_FILE).exists()
+    assert ledger.anchor.anchor_of(ledger.store_anchor_key(store)) == witnessed  # the witness did not move
+    assert any("cut back" in p.message for p in ledger_verify.verify(store))
+
+    root2, store2 = _copy(base, tmp_path / "second")
+    lines = (root2 / LEDGER_FILE).read_bytes().splitlines(keepends=True)
+    (root2 / LEDGER_FILE).write_bytes(b"".join(lines[:-1]))
+    with build.attackers_machine(tmp_path):  # re-grown elsewhere past the witnessed entry, with another head there
+        build.release(store2, 9)
+    with pytest.raises(ledger.LedgerError, match="was rewritten"):
+        build.release(store2, 10)
 
 
 # ---------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from credit_scorer.audit.verify import audit_verify
+from credit_scorer.core.settings import TRUST_ENV
 from credit_scorer.records import models as records
 from credit_scorer.records.modal_volume import ModalVolumeFileSystem
 from credit_scorer.records.store import ComplianceStore, RecordExistsError, StoreError
@@ -28,7 +29,9 @@ def volume() -> InMemoryVolume:
 
 
 @pytest.fixture
-def store(volume: InMemoryVolume) -> ComplianceStore:
+def store(volume: InMemoryVolume, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ComplianceStore:
+    # every test's volume is new under the same URL: this machine's trust in it starts afresh too
+    monkeypatch.setenv(TRUST_ENV, str(tmp_path / "ledger_trust.yaml"))
     return ComplianceStore(URL, storage_options={"volume_factory": {"credit-scorer": volume}.__getitem__})
 
 

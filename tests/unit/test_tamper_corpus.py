@@ -32,7 +32,7 @@ from credit_scorer.records.people import load_people
 from credit_scorer.records.release_log import LOG_FILE
 from credit_scorer.records.store import ComplianceStore
 from credit_scorer.records.thresholds import set_thresholds
-from credit_scorer.serving.decision_log import seal_segment
+from credit_scorer.serving.decision_log import seal_path, seal_segment
 from tests import audit_builders as build
 
 REPO = Path(__file__).resolve().parents[2]
@@ -176,11 +176,13 @@ def _resign(root: Path, store: ComplianceStore, tmp: Path) -> None:
     (root / PUBLIC_KEY_FILE).write_bytes(pem)
     (root / ledger.KEYS_DIR).mkdir()
     (root / ledger.KEYS_DIR / f"{signer.key_id}.pem").write_bytes(pem)
-    for e in entries:
-        row = e.get("row")
-        path = str(e["path"])
-        data = str(row).encode() if row is not None else (root / path).read_bytes() if (root / path).exists() else b""
-        ledger.append(store, e["kind"], path, data, row=row, signer=signer)  # type: ignore[arg-type]
+    with build.attackers_machine(tmp):
+        for e in entries:
+            row = e.get("row")
+            path = str(e["path"])
+            stored = (root / path).read_bytes() if (root / path).exists() else b""
+            data = str(row).encode() if row is not None else stored
+            ledger.append(store, e["kind"], path, data, row=row, signer=signer)  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------------------
@@ -501,3 +503,43 @@ def test_a_verified_store_becomes_a_checkpoint_that_a_cut_back_copy_does_not_ext
     _cut_back_to(root, len(_entries(root)) - 3)
     problems = ledger_verify.errors(ledger_verify.verify(store, [checkpoint]))
     assert any("cut back" in p.message for p in problems), [str(p) for p in problems]
+
+
+# ---------------------------------------------------------------------------
+# Red team: recovery must not sign what an insider planted
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("release_id", "line_release"),
+    [
+        ("AI-REL-deadbeef", "AI-REL-deadbeef"),  # a release that never existed
+        ("AI-REL-00000002", "AI-REL-00000002"),  # a real release, a segment its servers never wrote: seal kept, bytes
+        ("AI-REL-00000001", "AI-REL-00000002"),  # lines of another release
+    ],
+)
+def test_recovery_does_not_ledger_planted_decision_logs(
+    base: Path, tmp_path: Path, release_id: str, line_release: str
+) -> None:
+    root, store = _clone(base, tmp_path)
+    folder = root / "decision_logs" / release_id
+    folder.mkdir(parents=True, exist_ok=True)
+    planted = folder / "decisions-20261202T000000Z-9.jsonl"
+    line = {"request_id": "x", "release_id": line_release, "model_sha256": "0" * 64, "decision": "approve"}
+    planted.write_text(json.dumps(line) + "\n")
+    seal_segment(planted, release_id, "0" * 64, "shutdown")
+    if release_id == "AI-REL-00000002":
+        planted.write_text(json.dumps(line | {"decision": "decline"}) + "\n")  # edited after its seal
+    before = (root / "ledger" / "ledger.jsonl").read_bytes()
+    LocalDeployer(store.local_path("deployments"), store=store).seal_logs()
+    assert (root / "ledger" / "ledger.jsonl").read_bytes() == before  # nothing planted was signed
+    assert any("decision_logs" in p.file for p in audit_verify(store).problems)
+
+
+@pytest.mark.parametrize("seal", [b"{bad", b"[1]", b"[" * 100_000])
+def test_a_broken_seal_is_reported_not_a_traceback_for_every_command(base: Path, tmp_path: Path, seal: bytes) -> None:
+    """Red team: a seal of `{bad` or `[1]` made every recovering command die with a traceback."""
+    root, store = _clone(base, tmp_path)
+    folder = root / "decision_logs" / "AI-REL-00000002"
+    segment = folder / "decisions-20261202T000000Z-9.jsonl"
+    segment.write_text(json.dumps({"request_id": "x", "release_id": "AI-REL-00000002"}) + "\n")
+    seal_path(segment).write_bytes(seal)
+    assert LocalDeployer(store.local_path("deployments"), store=store).seal_logs() == []

@@ -31,7 +31,7 @@ import urllib.error
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from pydantic import ValidationError
 
@@ -192,11 +192,19 @@ class LocalDeployer:
         if self.store is None or not self.decision_log_root.is_dir():
             return []
         running = {d.release_id for d in self._deployments() if _serving_process_alive(d.pid, d.release_id)}
-        ledgered = {e.path for e in ledger.entries(self.store) if e.kind == "decision_log_segment"}
+        found = ledger.entries(self.store)
+        ledgered = {e.path for e in found if e.kind == "decision_log_segment"}
+        prefix = f"{self._registry_folder}/"
+        deployed = {  # releases this deployer ever registered (ledgered): only their servers wrote decision logs
+            e.path[len(prefix) : -len(".json")] for e in found if e.kind == "deployment" and e.path.startswith(prefix)
+        }
         root = Path(self.store.root)
         done: list[str] = []
         for folder in sorted(p for p in self.decision_log_root.iterdir() if p.is_dir()):
             release_id = folder.name
+            if release_id not in deployed:
+                logger.warning("%s: no ledgered deployment of %s; nothing in it is ledgered", folder, release_id)
+                continue
             if release_id not in running:
                 self._seal_left_open(folder, release_id)
             for segment in sorted(folder.glob("decisions-*.jsonl")):
@@ -204,11 +212,12 @@ class LocalDeployer:
                 seal_file = seal_path(segment)
                 if path in ledgered or not seal_file.exists():
                     continue
-                seal = json.loads(seal_file.read_bytes())
-                data = segment.read_bytes()
-                if seal.get("sha256") != ledger.sha256_hex(data):
-                    logger.warning("%s: its seal does not match the segment; not ledgered (audit verify says so)", path)
+                seal, data = _seal_and_segment(seal_file, segment)
+                why = _why_not_ledgered(seal, data, release_id)
+                if why is not None:
+                    logger.warning("%s: %s; not ledgered (audit verify says so)", path, why)
                     continue
+                assert seal is not None
                 row = ledger.canonical_event(seal)
                 ledger.append(self.store, "decision_log_segment", path, data, row=row)
                 done.append(f"ledgered the decision-log segment {path} ({seal.get('lines')} decisions)")
@@ -224,6 +233,10 @@ class LocalDeployer:
             retire_live_file(folder)
         for segment in sorted(folder.glob("decisions-*.jsonl")):
             if not seal_path(segment).exists():
+                why = _lines_not_of(segment.read_bytes(), release_id, model_sha256)
+                if why is not None:
+                    logger.warning("%s: %s; not sealed (audit verify says so)", segment, why)
+                    continue
                 with contextlib.suppress(FileExistsError):
                     seal_segment(segment, release_id, model_sha256 or _model_of(segment), "recovery")
 
@@ -516,6 +529,40 @@ def _log_tail(log_path: Path, offset: int = 0, lines: int = LOG_TAIL_LINES) -> s
         return f"(log unreadable: {exc})"
     kept = text.strip().splitlines()[-lines:]
     return "\n".join(kept) if kept else "(log is empty)"
+
+
+def _seal_and_segment(seal_file: Path, segment: Path) -> tuple[dict[str, Any] | None, bytes]:
+    """A seal (None when it is not a JSON object) and its segment's bytes."""
+    try:
+        seal = json.loads(seal_file.read_bytes())
+    except (OSError, ValueError, RecursionError):
+        seal = None
+    return (seal if isinstance(seal, dict) else None), segment.read_bytes()
+
+
+def _why_not_ledgered(seal: dict[str, Any] | None, data: bytes, release_id: str) -> str | None:
+    """Why a sealed segment may not be ledgered: a broken seal, other bytes, or a line of another release."""
+    if seal is None:
+        return "its seal is not a JSON object"
+    if seal.get("sha256") != ledger.sha256_hex(data):
+        return "its seal does not match the segment"
+    if seal.get("release_id") != release_id:
+        return f"its seal names release {seal.get('release_id')!r}, not {release_id}"
+    return _lines_not_of(data, release_id, str(seal.get("model_sha256") or ""))
+
+
+def _lines_not_of(data: bytes, release_id: str, model_sha256: str) -> str | None:
+    """Why a segment's lines are not all decisions of this release's model (None when they are)."""
+    for number, line in enumerate(data.splitlines(), 1):
+        try:
+            decision = json.loads(line)
+        except (ValueError, RecursionError):
+            return f"line {number} is not JSON"
+        if not isinstance(decision, dict) or decision.get("release_id") != release_id:
+            return f"line {number} is not a decision of {release_id}"
+        if model_sha256 and decision.get("model_sha256") != model_sha256:
+            return f"line {number} names another model than the release's {model_sha256[:12]}…"
+    return None
 
 
 def _model_of(segment: Path) -> str:

@@ -28,10 +28,21 @@ from dataclasses import dataclass, field
 from pydantic import ValidationError
 
 from credit_scorer.records.layout import APPROVALS_DIR, MODELS_DIR, RELEASES_DIR, THRESHOLDS_DIR
-from credit_scorer.records.ledger import GENESIS_HASH, PUBLIC_KEY_FILE, Checkpoint, Problem, key_id_of, parse_public_pem
+from credit_scorer.records.ledger import (
+    GENESIS_HASH,
+    PUBLIC_KEY_FILE,
+    Checkpoint,
+    LedgerEntry,
+    Problem,
+    key_id_of,
+    parse_public_pem,
+    sha256_hex,
+)
 from credit_scorer.records.ledger_verify import errors
 from credit_scorer.records.ledger_verify import verify_with_entries as ledger_verify
 from credit_scorer.records.models import ApprovalRecord
+from credit_scorer.records.people import People, Role, role_violation
+from credit_scorer.records.people_registry import PeopleVersion, version_path
 from credit_scorer.records.release_log import COLUMNS, LOG_FILE, ReleaseLogRow, parse_rows, row_lines
 from credit_scorer.records.store import ComplianceStore, StoreError
 from credit_scorer.records.thresholds import ThresholdVersion
@@ -118,6 +129,7 @@ def audit_verify(store: ComplianceStore, checkpoints: list[Checkpoint] | None = 
     versions, version_problems = read_threshold_versions(store)
     problems += version_problems
     problems += check_threshold_references(approvals, versions)
+    problems += check_people_references(store, approvals, found)
     public_key = parse_public_pem(store.read_bytes(PUBLIC_KEY_FILE)) if store.exists(PUBLIC_KEY_FILE) else None
     head = found[-1] if found else None
     counts: dict[str, int] = {}
@@ -211,7 +223,7 @@ def dataset_hashes_of_release(store: ComplianceStore, release_id: str) -> set[st
         if path.endswith(".json") and not path.endswith(".cdx.json"):
             try:
                 found |= _dataset_keys(json.loads(store.read_bytes(path)))
-            except (ValueError, StoreError):
+            except (ValueError, StoreError, RecursionError):  # a damaged file is the ledger check's to report
                 continue
         elif path.endswith("model_card.md"):
             match = _MODEL_CARD_DATA.search(store.read_text(path))
@@ -340,4 +352,45 @@ def check_threshold_references(
             problems.append(
                 Problem(path, "thresholds", f"differ from version {version.version} ({version.path}) it names")
             )
+    return problems
+
+
+def check_people_references(
+    store: ComplianceStore, approvals: list[tuple[str, ApprovalRecord]], found: list[LedgerEntry]
+) -> list[Problem]:
+    """Each approval naming a people registry version names a ledgered one, in which its actors held their roles.
+
+    (A version file written by hand and deleted after it served an approval leaves exactly this trace.)
+    """
+    ledgered = {e.path: e.record_sha256 for e in found if e.kind == "people_version"}
+    registries: dict[int, People | None] = {}
+    problems: list[Problem] = []
+    for path, record in approvals:
+        number = record.people_version
+        if number is None:
+            continue
+        if number not in registries:
+            file = version_path(number)
+            data = store.read_bytes(file) if store.exists(file) else None
+            genuine = data is not None and ledgered.get(file) == sha256_hex(data)
+            registries[number] = PeopleVersion.model_validate_json(data).registry() if genuine and data else None
+        people = registries[number]
+        if people is None:
+            problems.append(
+                Problem(
+                    path,
+                    "people_version",
+                    f"names people registry version {number}, which is not in the ledger as {version_path(number)}",
+                )
+            )
+            continue
+        if record.dev_mode or record.refusal_reason is not None:  # a refusal names whoever was refused
+            continue
+        actors: list[tuple[str, Role]] = [(record.approver, "approver")]
+        if record.tester_signoff is not None:
+            actors.append((record.tester_signoff.tester, "tester"))
+        for name, role in actors:
+            why = role_violation(people, name, role)
+            if why is not None:
+                problems.append(Problem(path, role, f"under people registry version {number}: {why}"))
     return problems

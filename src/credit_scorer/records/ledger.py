@@ -44,7 +44,7 @@ import logging
 import os
 import re
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -155,6 +155,10 @@ LEDGERED_DIRS: tuple[str, ...] = (
 
 class LedgerError(StoreError):
     """The ledger cannot be appended to (unreadable last entry, wrong key for this store)."""
+
+
+class LedgerDamaged(LedgerError):
+    """The ledger does not extend the head this machine witnessed (cut back or rewritten); nothing is appended."""
 
 
 class LedgerKeyError(LedgerError, PermissionError):
@@ -426,7 +430,12 @@ def pin_store(store: ComplianceStore) -> anchor.StoreAnchor:
     key = parse_public_pem(store.read_bytes(source))
     if key is None or (found and key_id_of(key) != found[0].key_id):
         raise LedgerError(f"{source} is not the key that signed the first ledger entry; refusing to pin it")
-    return anchor.pin(store_anchor_key(store), fingerprint_of(key), found[0].entry_hash if found else None)
+    pinned = anchor.pin(store_anchor_key(store), fingerprint_of(key), found[0].entry_hash if found else None)
+    if found:  # the head as it is now: from here on the ledger may only grow from it
+        last = found[-1]
+        anchor.witness(store_anchor_key(store), last.seq, last.entry_hash, last.recorded_at, found[0].entry_hash)
+        return anchor.anchor_of(store_anchor_key(store)) or pinned
+    return pinned
 
 
 # ---------------------------------------------------------------------------
@@ -500,6 +509,7 @@ def _append_locked(
         file.parent.mkdir(parents=True, exist_ok=True)
         with open(file, "a+b") as handle:
             previous = _last_entry_local(handle, file)
+            _refuse_unless_extends_witness(store, previous, lambda: file.read_bytes())
             entry = build_entry(previous, kind, path, data_bytes, now_utc(), key, row, activates)
             handle.write((entry.line() + "\n").encode("utf-8"))
             handle.flush()
@@ -511,11 +521,58 @@ def _append_locked(
             current = current[: current.rfind(b"\n") + 1]
         last_line = current.rstrip(b"\n").rsplit(b"\n", 1)[-1]
         previous = _parse_last(last_line) if last_line else None
+        _refuse_unless_extends_witness(store, previous, lambda: current)
         entry = build_entry(previous, kind, path, data_bytes, now_utc(), key, row, activates)
         store.replace(LEDGER_FILE, current + (entry.line() + "\n").encode("utf-8"))
         first = _parse_last(current.split(b"\n", 1)[0]).entry_hash if current else entry.entry_hash
     anchor.witness(store_anchor_key(store), entry.seq, entry.entry_hash, entry.recorded_at, first)
     return entry
+
+
+def _refuse_unless_extends_witness(
+    store: ComplianceStore, previous: LedgerEntry | None, ledger_bytes: Callable[[], bytes]
+) -> None:
+    """Refuse to append to a ledger that does not extend the head this machine last witnessed.
+
+    Appending to a cut-back or rewritten ledger would sign the damage into a new, clean-looking chain and move
+    the witness along with it. The whole ledger is read only when another machine has appended since.
+    """
+    witnessed = anchor.anchor_of(store_anchor_key(store))
+    if witnessed is None or witnessed.witnessed is None:
+        return
+    seen = witnessed.witnessed
+    if previous is not None and previous.seq == seen.seq and previous.entry_hash == seen.head:
+        return
+    if previous is not None and previous.seq > seen.seq:
+        lines = ledger_bytes().split(b"\n")
+        if len(lines) >= seen.seq and _parse_last(lines[seen.seq - 1]).entry_hash == seen.head:
+            return
+    state = "cut back" if previous is None or previous.seq < seen.seq else "rewritten"
+    raise LedgerDamaged(
+        f"refused: the ledger of {store.url} was {state}: this machine witnessed entry {seen.seq} with head "
+        f"{seen.head[:16]}… at {seen.at}, and the ledger now "
+        + (f"ends at entry {previous.seq}" if previous is not None else "is empty")
+        + " without it; nothing is appended to a damaged ledger. Run `credit-scorer audit verify` and restore "
+        "the store from a backup (or a checkpoint kept outside)"
+    )
+
+
+def refuse_if_damaged(store: ComplianceStore) -> None:
+    """LedgerDamaged when the ledger does not extend the head this machine witnessed: checked before a command
+    writes anything, so a cut-back or rewritten ledger stops it at the start rather than mid-way."""
+    with store.lock(LEDGER_LOCK):
+        if store.is_local:
+            file = store.local_path(LEDGER_FILE)
+            if not file.exists():
+                _refuse_unless_extends_witness(store, None, lambda: b"")
+                return
+            with open(file, "a+b") as handle:
+                previous = _last_entry_local(handle, file)
+            _refuse_unless_extends_witness(store, previous, file.read_bytes)
+        else:
+            current = store.read_bytes(LEDGER_FILE) if store.exists(LEDGER_FILE) else b""
+            lines = [line for line in current.split(b"\n") if line.strip()]
+            _refuse_unless_extends_witness(store, _parse_last(lines[-1]) if lines else None, lambda: current)
 
 
 def _first_line_hash(file: Path) -> str:
@@ -606,7 +663,12 @@ def commit(
         final.parent.mkdir(parents=True, exist_ok=True)
         _write_durable(pending, data)
         crash_point(f"{stage}-pending-written")
-        entry = _append_locked(store, kind, path, data, key, None, activates)
+        try:
+            entry = _append_locked(store, kind, path, data, key, None, activates)
+        except LedgerDamaged:  # refused before anything was appended: leave nothing half written
+            pending.unlink(missing_ok=True)
+            store.delete(IN_PROGRESS_FILE)
+            raise
         crash_point(f"{stage}-ledgered")
         _move_into_place(pending, final, replace)
         store.delete(IN_PROGRESS_FILE)
@@ -683,7 +745,9 @@ def _resolve_in_progress(store: ComplianceStore) -> str | None:
     try:
         marker = json.loads(store.read_bytes(IN_PROGRESS_FILE))
         path = str(marker["path"])
-    except (ValueError, KeyError, TypeError):
+        if PurePosixPath(path).is_absolute() or ".." in PurePosixPath(path).parts or kind_for_path(path) is None:
+            raise ValueError(f"{path!r} is not a path inside the store")
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
         store.delete(IN_PROGRESS_FILE)
         return "removed an unreadable write marker"
     final = store.local_path(path)
@@ -824,6 +888,37 @@ def head_note(store: ComplianceStore) -> str:
 # ---------------------------------------------------------------------------
 # Reading
 # ---------------------------------------------------------------------------
+def trusted_file_hashes(store: ComplianceStore, kinds: frozenset[str]) -> dict[str, str]:
+    """path -> sha256 of the newest entry of ``kinds`` that is genuine: its hash recomputes and its signature checks
+    out with a key of the store that is pinned on this machine (any published key of the store before pinning).
+
+    What a file the product acts on (a people or thresholds version) must match: a file written by hand, or an
+    entry an insider added without the key, is not in force.
+    """
+    pinned = anchor.anchor_of(store_anchor_key(store))
+    fingerprints = set(pinned.keys) if pinned is not None else set()
+    keys: dict[str, Ed25519PublicKey | None] = {}
+    trusted: dict[str, str] = {}
+    for entry in entries(store):
+        if entry.kind not in kinds:
+            continue
+        if entry.key_id not in keys:
+            pem = f"{KEYS_DIR}/{entry.key_id}.pem"
+            pem = pem if store.exists(pem) else PUBLIC_KEY_FILE  # stores from before the key archive
+            published = parse_public_pem(store.read_bytes(pem)) if store.exists(pem) else None
+            if published is not None and (key_id_of(published) != entry.key_id or (
+                fingerprints and fingerprint_of(published) not in fingerprints
+            )):
+                published = None
+            keys[entry.key_id] = published
+        key = keys[entry.key_id]
+        if key is None or entry_hash(entry.hashed_fields()) != entry.entry_hash:
+            continue
+        if signature_valid(key, entry.entry_hash, entry.signature):
+            trusted[entry.path] = entry.record_sha256
+    return trusted
+
+
 def entries(store: ComplianceStore) -> list[LedgerEntry]:
     """Every entry of the ledger, in order; LedgerError naming the line when one does not parse."""
     if not store.exists(LEDGER_FILE):

@@ -90,12 +90,19 @@ def history(store: ComplianceStore) -> list[PeopleVersion]:
         match = _VERSION_FILE.match(path.rsplit("/", 1)[-1])
         if match:
             numbered.append((int(match.group(1)), path))
+    trusted = ledger.trusted_file_hashes(store, frozenset({"people_version"})) if numbered else {}
     versions: list[PeopleVersion] = []
     for number, path in sorted(numbered):
         try:
-            version = PeopleVersion.model_validate_json(store.read_bytes(path))
+            data = store.read_bytes(path)
+            version = PeopleVersion.model_validate_json(data)
         except ValidationError as exc:
             raise PeopleRegistryError(f"{path} is not a people registry version: {exc}") from exc
+        if trusted.get(path) != ledger.sha256_hex(data):
+            raise PeopleRegistryError(
+                f"{path} is not in the ledger with these bytes (written by hand, or edited since): it is not in "
+                "force; run `credit-scorer audit verify`"
+            )
         if version.version != number:
             raise PeopleRegistryError(f"{path}: field version is {version.version}, the file name says {number}")
         versions.append(version)

@@ -72,12 +72,19 @@ def history(store: ComplianceStore) -> list[ThresholdVersion]:
         match = _VERSION_FILE.match(path.rsplit("/", 1)[-1])
         if match:
             numbered.append((int(match.group(1)), path))
+    trusted = ledger.trusted_file_hashes(store, frozenset({"threshold_change"})) if numbered else {}
     versions: list[ThresholdVersion] = []
     for number, path in sorted(numbered):
         try:
-            version = ThresholdVersion.model_validate_json(store.read_bytes(path))
+            data = store.read_bytes(path)
+            version = ThresholdVersion.model_validate_json(data)
         except ValidationError as exc:
             raise ThresholdError(f"{path} is not a threshold version record: {exc}") from exc
+        if trusted.get(path) != ledger.sha256_hex(data):
+            raise ThresholdError(
+                f"{path} is not in the ledger with these bytes (written by hand, or edited since): it is not in "
+                "force; run `credit-scorer audit verify`"
+            )
         if version.version != number:
             raise ThresholdError(f"{path}: field version is {version.version}, the file name says {number}")
         versions.append(version)

@@ -130,6 +130,7 @@ def recover_at_start(store: ComplianceStore, deployer: Deployer) -> list[str]:
     """
     if store.is_local and not Path(store.root).exists():
         return []
+    ledger.refuse_if_damaged(store)
     with store.lock(DEPLOY_LOCK):
         return recover(store, deployer)
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from credit_scorer import __version__
@@ -78,7 +79,8 @@ class _ProgressHandler(logging.Handler):
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    err_console.print(f"[red]error:[/] {message}", soft_wrap=True)
+    """Print an error (its text verbatim: names, rationales and paths may hold rich markup) and exit."""
+    err_console.print(f"[red]error:[/] {escape(message)}", soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -305,7 +307,7 @@ def _guard_run(action: Callable[[], RunResult], store: str) -> RunResult:
             from credit_scorer.pipelines.run import load_run_result
 
             summary.print_run(console, load_run_result(exc.run_id or ""))
-            err_console.print(f"\n[bold red]not deployed[/]{run_note}: {exc.cause}", soft_wrap=True)
+            err_console.print(f"\n[bold red]not deployed[/]{escape(run_note)}: {escape(exc.cause)}", soft_wrap=True)
             raise typer.Exit(EXIT_REJECTED) from None
         raise _fail(f"{where} failed{run_note}:\n{exc.cause}") from None
 

@@ -37,7 +37,7 @@ from credit_scorer import __version__
 from credit_scorer.adapters.factory import deployer_for, tracker_for
 from credit_scorer.adapters.tickets import TicketTracker
 from credit_scorer.apps.console import actions, users, views
-from credit_scorer.apps.console.sessions import LOGIN_COOKIE, SESSION_COOKIE, Session, SessionStore, tokens_match
+from credit_scorer.apps.console.sessions import BUSY, LOGIN_COOKIE, SESSION_COOKIE, Session, SessionStore, tokens_match
 from credit_scorer.core.errors import CreditScorerError
 from credit_scorer.core.settings import PEOPLE_ENV, STORE_ENV, USERS_ENV
 from credit_scorer.pipelines import run as runs
@@ -287,6 +287,18 @@ def create_console(settings: ConsoleSettings) -> FastAPI:
         name = name.strip()
         error = None
         wait = console.sessions.begin_attempt(name)  # reserved before the password is verified
+        if wait == BUSY:
+            busy = render(
+                request,
+                "login.html.j2",
+                None,
+                429,
+                login_token=cookie,
+                next=_safe_next(next),
+                error="The console is checking other sign-ins right now; try again in a second.",
+            )
+            busy.headers["Retry-After"] = "1"
+            return busy
         if wait:
             error = f"Too many failed sign-ins for this name; try again in {int(wait) + 1} s."
         else:

@@ -42,6 +42,15 @@ class Session:
     flash: list[tuple[str, str]] = field(default_factory=list)  # (kind, message) shown on the next page
 
 
+MAX_VERIFYING = 2
+"""Password verifications at once, across all names (each argon2 check takes ~64 MiB and ~0.1 s of a core):
+a flood of sign-ins waits its turn (429) instead of exhausting the machine."""
+MAX_TRACKED_NAMES = 10_000
+"""Names whose recent failures are remembered; the oldest are forgotten first, so memory stays bounded."""
+BUSY = -1.0
+"""What :meth:`SessionStore.begin_attempt` returns when every verification slot is taken."""
+
+
 class SessionStore:
     """Thread-safe in-memory sessions with idle and absolute expiry."""
 
@@ -100,11 +109,14 @@ class SessionStore:
     def begin_attempt(self, name: str) -> float:
         """Reserve a sign-in attempt for ``name`` before its password is verified.
 
-        Returns 0 when reserved (the caller must then call :meth:`end_attempt`), else the
-        seconds to wait; failures and attempts being verified now both count.
+        Returns 0 when reserved (the caller must then call :meth:`end_attempt`), :data:`BUSY` when
+        :data:`MAX_VERIFYING` checks are running, else the seconds to wait; failures and attempts being
+        verified now both count.
         """
         with self._lock:
             wait = self._wait(name, time.monotonic())
+            if wait == 0 and sum(self._checking.values()) >= MAX_VERIFYING:
+                return BUSY
             if wait == 0:
                 self._checking[name] = self._checking.get(name, 0) + 1
             return wait
@@ -121,6 +133,8 @@ class SessionStore:
                 self._failures.pop(name, None)
             else:
                 self._failures.setdefault(name, []).append(time.monotonic())
+                while len(self._failures) > MAX_TRACKED_NAMES:
+                    del self._failures[next(iter(self._failures))]
 
     def failed(self, name: str) -> None:
         """Count a failed sign-in."""
