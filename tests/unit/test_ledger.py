@@ -11,7 +11,10 @@ import json
 import multiprocessing
 import os
 import shutil
+import signal
 import stat
+import subprocess
+import sys
 import tempfile
 from collections.abc import Callable
 from datetime import timedelta
@@ -508,3 +511,27 @@ def test_a_rotated_key_takes_over_only_through_a_rotation_signed_by_the_old_key(
     ledger.append(store, "signoff", "signoffs/late.json", b"{}", signer=old)
     problems = ledger_verify.errors(ledger_verify.verify(store))
     assert any(p.field.endswith("key_id") and old_id in p.message for p in problems), [str(p) for p in problems]
+
+
+@pytest.mark.parametrize("point", ["rotation-key-saved", "rotation-ledgered", "rotation-switched"])
+def test_a_key_rotation_killed_at_any_point_is_finished_or_undone_by_the_next_write(
+    base: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, point: str
+) -> None:
+    """Red team: killed after the rotation entry, the new key existed only in memory; the store was lost."""
+    root, store = _copy(base, tmp_path)
+    key_file = tmp_path / "store-key.pem"
+    shutil.copy(ledger.key_file(), key_file)
+    key_file.chmod(0o600)
+    monkeypatch.setenv(KEY_ENV, str(key_file))
+    env = {**os.environ, "CREDIT_SCORER_CRASH_AT": point}
+    script = (
+        "from credit_scorer.records import ledger; from credit_scorer.records.store import ComplianceStore; "
+        f"ledger.rotate_key(ComplianceStore({str(root)!r}), 'Jane Doe', 'annual rotation')"
+    )
+    killed = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    build.release(store, 12)  # the next write settles the rotation first, then signs
+    assert ledger_verify.errors(ledger_verify.verify(store)) == [], [str(p) for p in ledger_verify.verify(store)]
+    rotated = any(e.kind == "key_rotation" for e in ledger.entries(store))
+    assert rotated == (point != "rotation-key-saved")
+    assert not list(tmp_path.glob("store-key.pem.*.pending"))

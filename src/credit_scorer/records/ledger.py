@@ -384,6 +384,11 @@ def signer_for(store: ComplianceStore, path: Path | None = None) -> Signer:
     a record, so a bad key stops the write rather than leaving an unledgered record.
     """
     source = path or key_file()
+    if source.exists():
+        with store.lock(LEDGER_LOCK):
+            note = _finish_rotation(store, source)
+        if note:
+            log.warning("%s", note)
     private_key = load_or_create_key(source)
     public = private_key.public_key()
     pem = public_pem(public)
@@ -814,16 +819,65 @@ def rotate_key(store: ComplianceStore, by: str, reason: str, path: Path | None =
         "reason": reason.strip(),
     }
     with store.lock(LEDGER_LOCK):
+        # crash-safe order: the new private key is kept (pending) and pinned before the ledger names it; the
+        # switch after the entry is finished by the next signer_for() when a crash interrupts it
+        _create_key(_pending_key(old.key_file, new_id), new_key, replace=True)
+        crash_point("rotation-key-saved")
+        anchor.pin(store_anchor_key(store), fingerprint_of(new_public))
         with contextlib.suppress(RecordExistsError):
             store.write_new(f"{KEYS_DIR}/{new_id}.pem", new_pem)
         text = canonical_event(event)
         entry = _append_locked(store, "key_rotation", f"key_rotation:{new_id}", text.encode("utf-8"), old, text, None)
-        retired = old.key_file.with_name(f"{old.key_file.name}.{old.key_id}.retired")
-        os.link(old.key_file, retired)
-        _create_key(old.key_file, new_key, replace=True)
-        store.replace(PUBLIC_KEY_FILE, new_pem)
-    anchor.pin(store_anchor_key(store), fingerprint_of(new_public))
+        crash_point("rotation-ledgered")
+        _switch_key(store, old.key_file, old.key_id, new_id, new_pem)
     return entry
+
+
+def _pending_key(key_path: Path, new_id: str) -> Path:
+    return key_path.with_name(f"{key_path.name}.{new_id}.pending")
+
+
+def _switch_key(store: ComplianceStore, key_path: Path, old_id: str, new_id: str, new_pem: bytes) -> None:
+    """Retire the old private key, move the pending new one into place, publish its public key (each idempotent)."""
+    retired = key_path.with_name(f"{key_path.name}.{old_id}.retired")
+    pending = _pending_key(key_path, new_id)
+    if pending.exists():
+        if not retired.exists():
+            os.link(key_path, retired)
+        os.replace(pending, key_path)
+    crash_point("rotation-switched")
+    if not store.exists(PUBLIC_KEY_FILE) or store.read_bytes(PUBLIC_KEY_FILE) != new_pem:
+        store.replace(PUBLIC_KEY_FILE, new_pem)
+
+
+def _finish_rotation(store: ComplianceStore, key_path: Path) -> str | None:
+    """Finish or discard a key rotation a crash interrupted (under the ledger lock); what was done, or None.
+
+    A pending new key whose rotation is in the ledger is switched to; one whose rotation never reached the ledger
+    is deleted (the old key stays in force). A key file already switched gets its public key published.
+    """
+    pendings = sorted(key_path.parent.glob(f"{key_path.name}.*.pending"))
+    current = load_or_create_key(key_path)
+    current_pem = public_pem(current.public_key())
+    published = store.read_bytes(PUBLIC_KEY_FILE) if store.exists(PUBLIC_KEY_FILE) else None
+    if not pendings and (published is None or published == current_pem):
+        return None
+    rotated = {e.path.split(":", 1)[1] for e in entries(store) if e.kind == "key_rotation"}
+    done = None
+    for pending in pendings:
+        new_id = pending.name[len(key_path.name) + 1 : -len(".pending")]
+        if new_id in rotated:
+            new_key = load_or_create_key(pending)
+            _switch_key(store, key_path, key_id_of(current.public_key()), new_id, public_pem(new_key.public_key()))
+            done = f"finished the key rotation to {new_id} (ledgered before the interruption)"
+        else:
+            pending.unlink()
+            done = f"discarded the key {new_id} of a rotation that never reached the ledger"
+    current = load_or_create_key(key_path)
+    if key_id_of(current.public_key()) in rotated and published != public_pem(current.public_key()):
+        store.replace(PUBLIC_KEY_FILE, public_pem(current.public_key()))
+        done = done or f"published the key {key_id_of(current.public_key())} of a finished rotation"
+    return done
 
 
 # ---------------------------------------------------------------------------
