@@ -77,7 +77,7 @@ def train_on_bundled_data(n_estimators: int, test_rows: int) -> tuple[Any, Any]:
 
 def built_candidate(run_id: str, n_estimators: int, seed: int = 42, sample_rows: int = 6000) -> tuple[Any, Any]:
     """A tiny model on a sample of the bundled data and the release candidate the gate sees for it (no ZenML)."""
-    from credit_scorer.adapters.tickets import release_key
+    from credit_scorer.core.ids import release_key
     from credit_scorer.domain import checks, data, evaluate, fairness, risk, train
     from credit_scorer.domain.config import load_dataset_spec, load_policy, training_config
     from credit_scorer.release import workflow

@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 
 from credit_scorer.adapters.local_deployer import LocalDeployer
-from credit_scorer.adapters.tickets import ROLLED_BACK, LocalTicketTracker, release_key
+from credit_scorer.adapters.tickets import ROLLED_BACK, LocalTicketTracker
+from credit_scorer.core.ids import release_key
 from credit_scorer.core.ports import Deployment
 from credit_scorer.domain.model import TrainedModel
 from credit_scorer.records import layout, release_log

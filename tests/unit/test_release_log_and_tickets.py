@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from credit_scorer.adapters.factory import tracker_for
-from credit_scorer.adapters.tickets import ROLLED_BACK, LocalTicketTracker, release_key
+from credit_scorer.adapters.tickets import ROLLED_BACK, LocalTicketTracker
+from credit_scorer.core.ids import release_key
 from credit_scorer.records import release_log
 from credit_scorer.records.release_log import HEADER, LOG_FILE, ReleaseLogRow
 from credit_scorer.records.store import ComplianceStore, StoreError

@@ -16,7 +16,7 @@ from typing import Any
 
 from credit_scorer.core.ports import DeploymentError
 
-RELEASE_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+DEPLOYMENT_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 # Never route calls to our own loopback endpoints through an HTTP proxy from the environment;
 # remote endpoints (Modal) go through the environment's proxy settings like any other client.
@@ -26,7 +26,7 @@ _REMOTE_HTTP = urllib.request.build_opener()
 
 def check_release_id(release_id: str) -> None:
     """Refuse a release id that cannot name a deployment (file names, app names)."""
-    if not RELEASE_ID_PATTERN.match(release_id):
+    if not DEPLOYMENT_NAME_PATTERN.match(release_id):
         raise DeploymentError(
             f"release id {release_id!r} cannot name a deployment: use 1-128 letters, digits, '.', '_' "
             f"or '-', starting with a letter or digit"

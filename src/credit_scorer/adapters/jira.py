@@ -25,11 +25,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, SecretStr
 
 from credit_scorer.adapters.tickets import ROLLED_BACK, CommentKind, Ticket, TicketComment
-from credit_scorer.core.errors import ConfigError
+from credit_scorer.core.errors import ConfigError, IntegrationError
 from credit_scorer.records import ledger
 from credit_scorer.records.layout import TICKETS_DIR
 from credit_scorer.records.models import iso_utc, utc_now
-from credit_scorer.records.store import ComplianceStore, StoreError
+from credit_scorer.records.store import ComplianceStore
 
 ENV_URL = "CREDIT_SCORER_JIRA_URL"
 ENV_PROJECT = "CREDIT_SCORER_JIRA_PROJECT"
@@ -39,7 +39,7 @@ ENV_ISSUE_TYPE = "CREDIT_SCORER_JIRA_ISSUE_TYPE"
 _OURS = re.compile(r"^\[(note|signoff|decision|deployment|rollback|refusal)\] (.+?): (.*)$", re.S)
 
 
-class JiraError(StoreError):
+class JiraError(IntegrationError):
     """Jira refused or could not be reached; the message names the call, never the token."""
 
 

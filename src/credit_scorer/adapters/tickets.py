@@ -141,8 +141,3 @@ def typed_signoffs(ticket: Ticket, testers: list[str]) -> list[TicketComment]:
     notes count; the local tracker has no typed comments, so it never finds one.
     """
     return [c for c in ticket.comments if c.kind == "note" and SIGNOFF_MARK in c.body and c.author in testers]
-
-
-def release_key(run_id: str) -> str:
-    """The release id and ticket key of a run: ``AI-REL-<first 8 hex digits of the run id>``."""
-    return f"AI-REL-{run_id.replace('-', '')[:8]}"

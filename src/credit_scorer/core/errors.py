@@ -1,10 +1,20 @@
-"""Exceptions raised by credit-scorer; each names the thing to fix."""
+"""The error family: each error names the thing to fix, and carries its CLI exit code and HTTP status.
+
+Commands exit with ``exc.exit_code`` and console routes answer ``exc.http_status``, decided here by the
+class, never by matching the message. The CLI's exit codes: 0 done, 1 a run or deployment failed (or an
+audit found problems), 2 refused before anything was done, 4 rejected, 5 waiting at the gate.
+"""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 
 class CreditScorerError(Exception):
-    """Base class for errors a user can act on."""
+    """Base class for errors a user can act on: refused, nothing was changed (exit 2, HTTP 422)."""
+
+    exit_code: ClassVar[int] = 2
+    http_status: ClassVar[int] = 422
 
 
 class ConfigError(CreditScorerError, ValueError):
@@ -24,3 +34,37 @@ class RiskInputError(CreditScorerError, KeyError):
 
     def __str__(self) -> str:  # KeyError would otherwise quote the message
         return str(self.args[0]) if self.args else ""
+
+
+class NotFound(CreditScorerError, KeyError):
+    """A run, release or record that was asked for does not exist (HTTP 404)."""
+
+    http_status: ClassVar[int] = 404
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class Conflict(CreditScorerError):
+    """The request contradicts what is already recorded: decided, live, not waiting (HTTP 409)."""
+
+    http_status: ClassVar[int] = 409
+
+
+class Forbidden(CreditScorerError, PermissionError):
+    """The person may not do this in the role they act in (HTTP 403)."""
+
+    http_status: ClassVar[int] = 403
+
+
+class OperationFailed(CreditScorerError, RuntimeError):
+    """Something that was started did not finish: a run, a deployment (exit 1, HTTP 502)."""
+
+    exit_code: ClassVar[int] = 1
+    http_status: ClassVar[int] = 502
+
+
+class IntegrationError(CreditScorerError, OSError):
+    """An external service (Jira, Slack, Modal) refused or could not be reached: nothing recorded (HTTP 502)."""
+
+    http_status: ClassVar[int] = 502

@@ -21,6 +21,8 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict
 
+from credit_scorer.core.errors import OperationFailed
+
 
 class Deployment(BaseModel):
     """A live scoring endpoint for one release."""
@@ -59,7 +61,7 @@ class DeploymentStatus(BaseModel):
     """Whether the endpoint says it scores (``/health`` ``active``); False while it waits for activation."""
 
 
-class DeploymentError(RuntimeError):
+class DeploymentError(OperationFailed):
     """The endpoint could not be started or did not answer; nothing is left running."""
 
 

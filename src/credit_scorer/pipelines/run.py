@@ -10,6 +10,7 @@ from zenml.client import Client
 from zenml.enums import ExecutionStatus
 
 from credit_scorer.core import constants
+from credit_scorer.core.errors import Conflict, NotFound, OperationFailed
 from credit_scorer.documents.inputs import AnnexIvInputs, ProviderFacts
 from credit_scorer.domain.checks import ThresholdChecks
 from credit_scorer.domain.config import DatasetSpec, PolicyConfig, TrainingConfig
@@ -48,7 +49,7 @@ class RunResult(BaseModel):
     deployment_url: str | None = None
 
 
-class PipelineRunFailed(RuntimeError):
+class PipelineRunFailed(OperationFailed):
     """The run failed; ``cause`` is the step's own error message when known."""
 
     def __init__(self, run_id: str | None, step: str | None, cause: str) -> None:
@@ -160,7 +161,7 @@ def release_candidate(run_id: str | UUID) -> ReleaseCandidate:
     run = Client().get_pipeline_run(str(run_id))
     candidate = _optional_output(run, "prepare_gate", "release_candidate")
     if candidate is None:
-        raise KeyError(f"run {run_id} has not reached the release gate")
+        raise NotFound(f"run {run_id} has not reached the release gate")
     return candidate  # type: ignore[no-any-return]
 
 
@@ -186,7 +187,7 @@ def pending_releases() -> list[PendingRelease]:
     return found
 
 
-class NotWaiting(RuntimeError):
+class NotWaiting(Conflict):
     """The run is not paused at the release gate."""
 
 
@@ -337,7 +338,7 @@ def annex_iv_inputs_for(run_id: str, generated_at: str, approval_status: str, fa
     run = Client().get_pipeline_run(run_id)
     params = run.config.parameters or {}
     if "release" not in params or "generate_annex_iv" not in run.steps:
-        raise KeyError(f"run {run_id} did not reach generate_annex_iv; there is no document to regenerate")
+        raise NotFound(f"run {run_id} did not reach generate_annex_iv; there is no document to regenerate")
     settings = ReleaseSettings.model_validate(params["release"]).model_copy(update={"facts": facts})
     release_id: str = _output(run, "open_release_ticket", "release_id")
     generated = run.steps["generate_annex_iv"].start_time or run.created

@@ -15,8 +15,9 @@ import pandas as pd
 from zenml import get_step_context, log_metadata, step
 
 from credit_scorer.adapters.factory import deployer_for, tracker_for
-from credit_scorer.adapters.tickets import TicketTracker, release_key
+from credit_scorer.adapters.tickets import TicketTracker
 from credit_scorer.core.errors import DatasetIntegrityError
+from credit_scorer.core.ids import release_key
 from credit_scorer.documents import build as annex_inputs
 from credit_scorer.documents.collect import AnnexIvDocument
 from credit_scorer.domain import checks as checks_mod

@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from credit_scorer.core.errors import ConfigError, CreditScorerError
+from credit_scorer.core.errors import ConfigError, Forbidden
 from credit_scorer.core.settings import PEOPLE_ENV
 from credit_scorer.domain.config import read_yaml
 
@@ -27,7 +27,7 @@ RULE_DISTINCT = "SoD-2 submitter, tester and approver must be three different pe
 RULE_SIGNOFF = "SoD-3 an approval needs the tester's sign-off first"
 
 
-class IdentityError(CreditScorerError, PermissionError):
+class IdentityError(Forbidden):
     """A person acted outside their role or broke separation of duties; names the rule."""
 
 

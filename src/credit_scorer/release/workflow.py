@@ -24,7 +24,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from credit_scorer.adapters.tickets import ROLLED_BACK, CommentKind, TicketTracker, typed_signoffs
-from credit_scorer.core.errors import CreditScorerError
+from credit_scorer.core.errors import Conflict, CreditScorerError
 from credit_scorer.core.faults import crash_point
 from credit_scorer.core.ports import Activation, Deployer, Deployment, DeploymentError
 from credit_scorer.documents.collect import AnnexIvDocument
@@ -49,6 +49,10 @@ SignoffSource = Literal["cli", "env", "console", "jira"]
 
 class ReleaseRefused(CreditScorerError, RuntimeError):
     """A rollback or sign-off was refused; nothing was changed."""
+
+
+class AlreadyDecided(Conflict, ReleaseRefused):
+    """The release already has its decision (or is already live): one decision per release."""
 
 
 class ReleaseCandidate(BaseModel):
@@ -188,7 +192,7 @@ def sign_off(
     if tester == candidate_submitter:
         problems.append(f"SoD-2 submitter, tester and approver must be three different people: {tester!r} submitted")
     if any(r.approved is not None for r in records.decisions_for(store, release_id)):
-        raise ReleaseRefused(f"{release_id} already has a decision; a sign-off now would come after it")
+        raise AlreadyDecided(f"{release_id} already has a decision; a sign-off now would come after it")
     enforce(problems, dev_mode or people.policy.dev_mode)
     record = records.write_signoff(
         store, run_id, release_id, tester, note, source, utc_now(), people_version, people_source
@@ -328,7 +332,7 @@ def ensure_undecided(store: ComplianceStore, release_id: str) -> None:
     if earlier:
         first = earlier[0]
         verdict = "approved" if first.approved else "rejected"
-        raise ReleaseRefused(
+        raise AlreadyDecided(
             f"{release_id} was already {verdict} by {first.approver} at {first.timestamp} "
             f"({first.approval_id}); one decision per release"
         )

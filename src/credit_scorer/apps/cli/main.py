@@ -84,6 +84,12 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+def _refused(exc: Exception) -> typer.Exit:
+    """Print an error and exit with the code its class carries (core/errors.py; 2 = refused, nothing done)."""
+    code = exc.exit_code if isinstance(exc, CreditScorerError) else 2
+    return _fail(str(exc).strip("'\"") if type(exc) is KeyError else str(exc), code)
+
+
 AsOption = Annotated[str, typer.Option("--as", help="Your name, as in the people/roles file.")]
 StoreOption = Annotated[
     str | None,
@@ -201,7 +207,7 @@ def run(
 
         check_automated_env(os.environ, release.people, release.waives_duties)
     except CreditScorerError as exc:
-        raise _fail(str(exc), 2) from None
+        raise _refused(exc) from None
     _recover(store)
 
     from credit_scorer.pipelines.run import run_training
@@ -289,7 +295,7 @@ def _progress() -> Iterator[None]:
 
 def _guard_run(action: Callable[[], RunResult], store: str) -> RunResult:
     """Run (or resume) a pipeline; turn a failure into a clear message and exit code."""
-    from credit_scorer.adapters.tickets import release_key
+    from credit_scorer.core.ids import release_key
     from credit_scorer.pipelines.run import PipelineRunFailed
     from credit_scorer.records.models import decisions_for
     from credit_scorer.records.store import ComplianceStore
@@ -434,7 +440,7 @@ def sign_off_command(
             roles.source,
         )
     except (CreditScorerError, KeyError) as exc:
-        raise _fail(str(exc).strip("'\""), 2) from None
+        raise _refused(exc) from None
     console.print(
         f"[green]Tester ✓[/] {candidate.release_id} signed off by {record.tester} at {record.timestamp} "
         f"({compliance.url}/signoffs/{record.signoff_id}.json)",
@@ -502,7 +508,7 @@ def approve(
         )
         gate.validate_decision(decision, candidate.checks, roles, candidate.submitter, dev_mode)
     except (CreditScorerError, KeyError) as exc:
-        raise _fail(str(exc).strip("'\""), 2) from None
+        raise _refused(exc) from None
     _recover(store)
     verdict = "approval" if approve_release else "rejection"
     console.print(f"recording the {verdict} of {candidate.release_id} and resuming run {candidate.run_id}")
@@ -510,7 +516,7 @@ def approve(
         with _progress():
             result = _guard_run(lambda: resolve_and_resume(candidate.run_id, decision), compliance.url)
     except NotWaiting as exc:
-        raise _fail(str(exc), 2) from None
+        raise _refused(exc) from None
     _finish(result, compliance.url)
 
 
@@ -531,14 +537,14 @@ def resume(
     try:
         check_integrations(store)
     except ConfigError as exc:
-        raise _fail(str(exc), 2) from None
+        raise _refused(exc) from None
     _recover(store)
     run_uuid = Client().get_pipeline_run(run_id).id
     try:
         with _progress():
             result = _guard_run(lambda: resume_run(run_uuid), store_url(store))
     except NotWaiting as exc:
-        raise _fail(str(exc), 2) from None
+        raise _refused(exc) from None
     _finish(result, store_url(store))
 
 
@@ -571,7 +577,7 @@ def _deployer(store: str | None) -> Deployer:
     try:
         return deployer_for(ComplianceStore(store))
     except ConfigError as exc:
-        raise _fail(str(exc), 2) from None
+        raise _refused(exc) from None
 
 
 @deployments_app.callback()
@@ -627,7 +633,7 @@ def redeploy(
         roles = _people_in_force(store, people, False).people
         row, deployment = rollback(compliance, tracker_for(compliance), _deployer(store), roles, url, reason, actor)
     except CreditScorerError as exc:
-        raise _fail(str(exc), 2) from None
+        raise _refused(exc) from None
     console.print(
         f"[bold green]rolled back[/]: {row.release_id} (model {row.sha256[:16]}…) is live at "
         f"[bold]{deployment.url}[/]; rollback row added to {compliance.url}/model_release_log.md",
@@ -668,7 +674,7 @@ def annex_iv_command(
         facts = load_provider_facts(annex_facts)
         draft = annex_iv_inputs_for(run_id, iso_utc(utc_now()), "", facts)
     except (CreditScorerError, KeyError) as exc:
-        raise _fail(str(exc).strip("'\""), 2) from None
+        raise _refused(exc) from None
     decisions = decisions_for(ComplianceStore(store), draft.release_id)
     status = "Awaiting decision at the release gate"
     if decisions:
@@ -730,7 +736,7 @@ def audit_verify_command(
     try:
         report = audit_verify(compliance, checkpoints)
     except CreditScorerError as exc:
-        raise _fail(str(exc), 2) from None
+        raise _refused(exc) from None
     if report.warnings:
         table = Table(title=f"Warnings for {compliance.url}", show_lines=False)
         for column in ("file", "field", "warning"):
@@ -773,7 +779,7 @@ def audit_checkpoint_command(
     try:
         checkpoint = make_checkpoint(ComplianceStore(store))
     except (LedgerError, CreditScorerError) as exc:
-        raise _fail(str(exc), 2) from None
+        raise _refused(exc) from None
     text = json_module.dumps(checkpoint.model_dump(), indent=2, sort_keys=True) + "\n"
     if out is not None:
         out.write_text(text, encoding="utf-8")
@@ -794,7 +800,7 @@ def audit_pin_command(store: StoreOption = None) -> None:
     try:
         pinned = pin_store(compliance)
     except (LedgerError, CreditScorerError) as exc:
-        raise _fail(str(exc), 2) from None
+        raise _refused(exc) from None
     keys = ", ".join(k[:16] for k in pinned.keys)
     console.print(f"pinned ledger key(s) {keys} of {compliance.url} in {trust_file()}", soft_wrap=True)
 
@@ -819,7 +825,7 @@ def audit_rotate_key_command(
             raise _fail(f"refused: {violation}; the ledger key is rotated by an AI compliance officer", 2)
         entry = rotate_key(compliance, actor, reason)
     except (LedgerError, CreditScorerError) as exc:
-        raise _fail(str(exc), 2) from None
+        raise _refused(exc) from None
     new_id = entry.event().get("new_key_id")
     console.print(f"ledger key rotated at seq {entry.seq}: new key_id {new_id} (signed over by {entry.key_id})")
 
@@ -847,7 +853,7 @@ def audit_spot_check_command(
     try:
         report = spot_check(compliance, sample, seed, quarter, by=actor)
     except CreditScorerError as exc:
-        raise _fail(str(exc), 2) from None
+        raise _refused(exc) from None
     console.print(
         f"spot-check {report.quarter}: {len(report.sample)} of {report.population} approval records drawn "
         f"with seed {report.seed}",
@@ -914,7 +920,7 @@ def thresholds_set_command(
             raise _fail(f"invalid threshold: {bad}", 2) from None
         version = set_thresholds(compliance, new, actor, reason, roles)
     except (CreditScorerError, PermissionError) as exc:
-        raise _fail(str(exc), 2) from None
+        raise _refused(exc) from None
     t = version.thresholds
     console.print(
         f"thresholds version {version.version} set by {version.set_by} at {version.set_at}: "
@@ -935,7 +941,7 @@ def thresholds_history_command(store: StoreOption = None) -> None:
     try:
         versions = history(compliance)
     except CreditScorerError as exc:
-        raise _fail(str(exc), 2) from None
+        raise _refused(exc) from None
     if not versions:
         console.print(f"no threshold versions recorded in {compliance.url} yet")
         return
@@ -967,7 +973,7 @@ def people_show_command(store: StoreOption = None) -> None:
     try:
         latest = current(ComplianceStore(store))
     except CreditScorerError as exc:
-        raise _fail(str(exc), 2) from None
+        raise _refused(exc) from None
     if latest is None:
         console.print("no people registry yet: the first run (or `people set`) adopts the people file")
         return
@@ -997,7 +1003,7 @@ def people_set_command(
     try:
         version = set_people(ComplianceStore(store), load_people(file), actor, reason, str(file))
     except CreditScorerError as exc:
-        raise _fail(str(exc), 2) from None
+        raise _refused(exc) from None
     console.print(f"people registry v{version.version} recorded ({version.path}), set by {version.set_by}")
 
 
@@ -1010,7 +1016,7 @@ def people_history_command(store: StoreOption = None) -> None:
     try:
         versions = history(ComplianceStore(store))
     except CreditScorerError as exc:
-        raise _fail(str(exc), 2) from None
+        raise _refused(exc) from None
     table = Table(title="people registry versions")
     for column in ("version", "set at (UTC)", "set by", "reason", "people"):
         table.add_column(column, overflow="fold")
@@ -1057,7 +1063,7 @@ def users_add_command(
     try:
         add_user(path, _people_in_force(store, people, False).people, name, role, password)  # type: ignore[arg-type]
     except (UserError, CreditScorerError) as exc:
-        raise _fail(str(exc), 2) from None
+        raise _refused(exc) from None
     console.print(f"{name} can sign in to the console as {role} (argon2id hash in {path})", soft_wrap=True)
 
 
@@ -1070,7 +1076,7 @@ def users_list_command(users_path: UsersOption = None) -> None:
     try:
         credentials = load_credentials(path)
     except ConfigError as exc:
-        raise _fail(str(exc), 2) from None
+        raise _refused(exc) from None
     if not credentials.users:
         console.print(f"nobody can sign in yet ({path}); add people with `credit-scorer users add NAME --role ROLE`")
         return
@@ -1122,7 +1128,7 @@ def console_command(
         _people_in_force(store, people, dev_mode)
         credentials = load_credentials(credentials_path)
     except CreditScorerError as exc:
-        raise _fail(str(exc), 2) from None
+        raise _refused(exc) from None
     ensure_zenml_store()
     settings = ConsoleSettings(
         store_url=store_url(store),

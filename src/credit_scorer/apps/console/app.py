@@ -38,7 +38,8 @@ from credit_scorer.adapters.factory import deployer_for, tracker_for
 from credit_scorer.adapters.tickets import TicketTracker
 from credit_scorer.apps.console import actions, users, views
 from credit_scorer.apps.console.sessions import BUSY, LOGIN_COOKIE, SESSION_COOKIE, Session, SessionStore, tokens_match
-from credit_scorer.core.errors import CreditScorerError
+from credit_scorer.core.errors import CreditScorerError, Forbidden
+from credit_scorer.core.ids import is_release_id
 from credit_scorer.core.settings import PEOPLE_ENV, STORE_ENV, USERS_ENV
 from credit_scorer.pipelines import run as runs
 from credit_scorer.records.layout import PEOPLE_DIR
@@ -48,7 +49,6 @@ from credit_scorer.records.store import ComplianceStore
 from credit_scorer.release.workflow import artefact_dir
 
 HERE = Path(__file__).parent
-RELEASE_ID_PATTERN = r"^AI-REL-[0-9a-f]{8}$"
 DOCUMENT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'"
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -188,11 +188,6 @@ class Console:
         finally:
             lock.release()
 
-
-def _is_release_id(value: str) -> bool:
-    import re
-
-    return re.fullmatch(RELEASE_ID_PATTERN, value) is not None
 
 
 def create_console(settings: ConsoleSettings) -> FastAPI:
@@ -419,7 +414,7 @@ def create_console(settings: ConsoleSettings) -> FastAPI:
         if session is None:
             return to_login(request)
         path = f"{artefact_dir(release_id)}/{name}"
-        if not _is_release_id(release_id) or not console.store.exists(path):
+        if not is_release_id(release_id) or not console.store.exists(path):
             return render(request, "refused.html.j2", session, 404, message=f"{release_id} has no {name}.")
         filename = f"{release_id}-{name.replace('_', '-')}"
         disposition = "attachment" if download else "inline"
@@ -586,7 +581,7 @@ def create_console(settings: ConsoleSettings) -> FastAPI:
         return RedirectResponse(f"/releases/{release_id}", status_code=303)
 
     def _run_of(release_id: str) -> str:
-        if not _is_release_id(release_id) or release_id not in views.release_ids(console.store):
+        if not is_release_id(release_id) or release_id not in views.release_ids(console.store):
             raise _Refused(404, f"No release {release_id} in the store.")
         ticket = views.ticket_of(console.tracker, release_id)
         if ticket is None:
@@ -597,13 +592,12 @@ def create_console(settings: ConsoleSettings) -> FastAPI:
 
 
 def _status_for(exc: Exception) -> int:
-    from credit_scorer.records.people import IdentityError
-
-    if isinstance(exc, IdentityError):
-        return 403
-    if isinstance(exc, (runs.NotWaiting, actions.ConsoleRefused)) or "already" in str(exc):
+    """The HTTP status an error class carries (core/errors.py); a console refusal is a conflict."""
+    if isinstance(exc, actions.ConsoleRefused) and not isinstance(exc, Forbidden):
         return 409
-    return 422
+    if isinstance(exc, CreditScorerError):
+        return exc.http_status
+    return 404 if isinstance(exc, KeyError) else 422
 
 
 def _message(exc: Exception) -> str:

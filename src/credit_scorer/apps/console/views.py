@@ -15,6 +15,8 @@ from typing import Literal, TypeVar
 from pydantic import BaseModel
 
 from credit_scorer.adapters.tickets import ROLLED_BACK, Ticket, TicketTracker
+from credit_scorer.core.errors import NotFound
+from credit_scorer.core.ids import is_release_id
 from credit_scorer.core.ports import Deployer
 from credit_scorer.domain.checks import ThresholdChecks
 from credit_scorer.domain.evaluate import Evaluation
@@ -145,7 +147,7 @@ def _model(store: ComplianceStore, path: str, cls: type[M]) -> M | None:
 
 def release_ids(store: ComplianceStore) -> list[str]:
     """Releases that reached the gate (their inputs are under ``releases/``)."""
-    return [p.rsplit("/", 1)[-1] for p in store.list(RELEASES_DIR) if p.rsplit("/", 1)[-1].startswith("AI-REL-")]
+    return [p.rsplit("/", 1)[-1] for p in store.list(RELEASES_DIR) if is_release_id(p.rsplit("/", 1)[-1])]
 
 
 def ticket_of(tracker: TicketTracker, release_id: str) -> Ticket | None:
@@ -274,7 +276,7 @@ def release_status(
 ) -> ReleaseStatus:
     """The status of one release; KeyError when the store has no such release."""
     if release_id not in release_ids(store):
-        raise KeyError(release_id)
+        raise NotFound(f"No release {release_id} in the store.")
     ticket = ticket_of(tracker, release_id)
     decisions = decisions_for(store, release_id)
     run_id = ticket.run_id if ticket else (decisions[0].run_id if decisions else "")
