@@ -54,6 +54,27 @@ def ledger_key_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 @pytest.fixture(scope="session", autouse=True)
+def no_store_in_the_checkout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """A test that forgets --store writes to a temporary store, never to ./compliance of the checkout.
+
+    (One did: `users add` adopted its one-person people file as the checkout's people registry, and the next
+    `make run` was refused.) The session fails if a compliance/ folder appears in the checkout anyway.
+    """
+    from credit_scorer.core.settings import STORE_ENV
+
+    checkout_store = Path(__file__).resolve().parents[1] / "compliance"
+    existed = checkout_store.exists()
+    before = os.environ.get(STORE_ENV)
+    os.environ[STORE_ENV] = str(tmp_path_factory.mktemp("default-store") / "compliance")
+    yield
+    if before is None:
+        os.environ.pop(STORE_ENV, None)
+    else:
+        os.environ[STORE_ENV] = before
+    assert existed or not checkout_store.exists(), f"a test wrote the checkout's own store {checkout_store}"
+
+
+@pytest.fixture(scope="session", autouse=True)
 def ledger_trust_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Trust anchors (pinned keys, witnessed checkpoints) in a temporary file, never the user's."""
     from credit_scorer.core.settings import TRUST_ENV

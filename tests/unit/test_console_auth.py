@@ -74,7 +74,8 @@ def test_users_add_command_reads_the_password_from_stdin_and_never_prints_it(tmp
     path = tmp_path / "users.json"
     people = tmp_path / "people.yaml"
     people.write_text("people:\n  Jane Doe: [approver]\n")
-    args = ["users", "add", "Jane Doe", "--role", "approver", "--password-stdin", "--people", str(people)]
+    store = ["--store", str(tmp_path / "compliance")]
+    args = ["users", "add", "Jane Doe", "--role", "approver", "--password-stdin", "--people", str(people), *store]
     result = CliRunner().invoke(app, [*args, "--users", str(path)], input=PASSWORD + "\n")
     assert result.exit_code == 0, result.output
     assert PASSWORD not in result.output
