@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -150,3 +152,19 @@ def cli(args: list[str], env: dict[str, str], timeout: int = 300) -> subprocess.
     return subprocess.run(
         [CLI, *args], env=full_env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout
     )
+
+
+SCHEMA = json.loads((REPO / "schemas" / "approval_record.schema.json").read_text())
+"""The committed JSON Schema every approval record must validate against."""
+FAST: list[str] = []  # default training: early stopping keeps it about 1 s
+
+
+def approvals(store: Path) -> list[dict[str, Any]]:
+    """Every approval record in the store, oldest first."""
+    folder = store / "approvals"
+    return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))] if folder.exists() else []
+
+
+def get_json(url: str) -> dict[str, Any]:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.loads(response.read())  # type: ignore[no-any-return]

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import subprocess
 import sys
@@ -20,24 +19,12 @@ import pytest
 from pypdf import PdfReader
 from typer.testing import CliRunner
 
-from credit_scorer.apps.cli.main import EXIT_REJECTED, EXIT_WAITING, app
+from credit_scorer.apps.cli.main import EXIT_REJECTED, app
 from credit_scorer.records.release_log import parse_rows
-from tests.integration.conftest import CLI, REPO, cli, gate_env
+from tests.integration.conftest import FAST, REPO, SCHEMA, approvals, cli, gate_env, get_json
 
 pytestmark = pytest.mark.integration
 
-SCHEMA = json.loads((REPO / "schemas" / "approval_record.schema.json").read_text())
-FAST: list[str] = []  # default training: early stopping keeps it about 1 s
-
-
-def approvals(store: Path) -> list[dict[str, Any]]:
-    folder = store / "approvals"
-    return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))] if folder.exists() else []
-
-
-def get_json(url: str) -> dict[str, Any]:
-    with urllib.request.urlopen(url, timeout=10) as response:
-        return json.loads(response.read())  # type: ignore[no-any-return]
 
 
 def post_json(url: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -50,8 +37,6 @@ def post_json(url: str, payload: dict[str, Any]) -> dict[str, Any]:
 
 def ticket(store: Path, release_id: str) -> dict[str, Any]:
     return json.loads((store / "tickets" / f"{release_id}.json").read_text())  # type: ignore[no-any-return]
-
-
 
 
 # ---------------------------------------------------------------------------
@@ -206,112 +191,6 @@ def test_bad_automated_channel_variables_stop_the_run_at_start_with_exit_2_and_n
     assert says in result.output and "nothing was run or recorded" in result.output
     assert "load_data" not in result.output  # no step ran
     assert not store.exists()
-
-
-# ---------------------------------------------------------------------------
-# Pause at the gate → decisions from other processes → resume
-# ---------------------------------------------------------------------------
-def test_pause_then_sign_off_and_approve_from_another_process(store: Path) -> None:
-    env = gate_env(store, decision=None)
-    paused = cli(["run", *FAST, "--wait-timeout", "1"], env)
-    assert paused.returncode == EXIT_WAITING, paused.stdout + paused.stderr
-    assert "waiting at the release gate" in paused.stdout
-
-    listing = cli(["pending"], env)
-    assert listing.returncode == 0
-    run_id = next(line.split()[1] for line in listing.stdout.splitlines() if "pass" in line and "│" in line)
-    assert run_id in paused.stdout
-
-    # separation of duties and sign-off rules are enforced before anything is resolved
-    wrong_role = cli(["approve", run_id, "--approve", "--rationale", "ok", "--as", "Quinn Tester"], env)
-    assert wrong_role.returncode == 2
-    assert "SoD-1" in wrong_role.stderr and "is not an approver" in wrong_role.stderr
-    no_signoff = cli(["approve", run_id, "--approve", "--rationale", "ok", "--as", "Jane Doe"], env)
-    assert no_signoff.returncode == 2
-    assert "SoD-3" in no_signoff.stderr
-    submitter_signs = cli(["sign-off", run_id, "--as", "Ada Lovelace"], env)
-    assert submitter_signs.returncode == 2
-    assert "SoD-2" in submitter_signs.stderr
-    assert approvals(store) == []
-
-    signed = cli(["sign-off", run_id, "--as", "Quinn Tester", "--note", "Reviewed Annex IV and metrics"], env)
-    assert signed.returncode == 0, signed.stderr
-    approved = cli(["approve", run_id, "--approve", "--rationale", "Meets KPIs", "--as", "Jane Doe"], env)
-    assert approved.returncode == 0, approved.stdout + approved.stderr
-    [record] = approvals(store)
-    jsonschema.Draft202012Validator(SCHEMA).validate(record)
-    assert record["decision_mode"] == "cli"
-    assert record["tester_signoff"]["source"] == "cli"
-    assert record["tester_signoff"]["signed_at"] <= record["timestamp"]
-    assert get_json(f"{record['deployment_url']}/model")["model_sha256"] == record["model_sha256"]
-
-    again = cli(["approve", run_id, "--reject", "--rationale", "changed my mind", "--as", "Sam Compliance"], env)
-    assert again.returncode == 2
-    assert "already approved by Jane Doe" in again.stderr
-    assert len(approvals(store)) == 1
-
-
-# ---------------------------------------------------------------------------
-# Interactive terminal (a pseudo-terminal)
-# ---------------------------------------------------------------------------
-def test_terminal_approval_over_failed_checks_needs_a_typed_override(store: Path) -> None:
-    import pexpect
-
-    env = {**os.environ, **gate_env(store, decision=None), "COLUMNS": "160"}
-    child = pexpect.spawn(
-        CLI, ["run", "--shuffle-labels", "--n-estimators", "20"], env=env, encoding="utf-8", timeout=240
-    )
-    try:
-        child.expect(r"Approve this release for deployment\? \[y/n\]: ")
-        child.sendline("y")
-        child.expect("Rationale")
-        child.sendline("Pilot only, capped exposure")
-        child.expect("Your name")
-        child.sendline("Jane Doe")
-        child.expect("Type OVERRIDE")
-        child.sendline("OVERRIDE")
-        child.expect("Why is overriding")
-        child.sendline("Board-approved pilot with manual review of every decline")
-        child.expect(pexpect.EOF)
-    finally:
-        child.close()
-    assert child.exitstatus == 0, child.before
-    [record] = approvals(store)
-    assert record["decision_mode"] == "interactive"
-    assert record["threshold_override"] is True
-    assert record["override_rationale"].startswith("Board-approved")
-    assert record["threshold_checks"]["Accuracy"] is False
-    assert record["deployment_url"]
-
-
-# ---------------------------------------------------------------------------
-# Two runs at once
-# ---------------------------------------------------------------------------
-def test_two_concurrent_runs_write_separate_complete_records(store: Path) -> None:
-    env = {**os.environ, "COLUMNS": "200", **gate_env(store)}
-    procs = [
-        subprocess.Popen(
-            [CLI, "run", *FAST, "--seed", str(seed)],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for seed in (11, 13)
-    ]
-    outputs = [p.communicate(timeout=400)[0] for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], outputs
-    records = approvals(store)
-    assert len(records) == 2
-    for record in records:
-        jsonschema.Draft202012Validator(SCHEMA).validate(record)
-    assert len({r["approval_id"] for r in records}) == 2
-    rows = parse_rows((store / "model_release_log.md").read_text())
-    assert sorted(r.approval_id for r in rows) == sorted(r["approval_id"] for r in records)
-    assert not list(store.rglob(".tmp-*"))
-    live = [p for p in (store / "deployments").glob("AI-REL-*.json")]
-    assert len(live) == 1, "the later release replaces the earlier one"
 
 
 def test_a_people_file_from_outside_the_store_cannot_make_an_approver(store: Path, tmp_path: Path) -> None:
