@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from credit_scorer.core.errors import CreditScorerError
 from credit_scorer.records import ledger
@@ -36,6 +36,7 @@ from credit_scorer.records.people import (
     role_violation,
 )
 from credit_scorer.records.store import ComplianceStore
+from credit_scorer.records.versions import read_versions
 
 PEOPLE_LOCK = "people"
 FIRST_USE = "credit-scorer (first use of the store)"
@@ -85,28 +86,15 @@ def version_path(version: int) -> str:
 
 def history(store: ComplianceStore) -> list[PeopleVersion]:
     """Every version, oldest first; PeopleRegistryError naming a file that is not a version record."""
-    numbered: list[tuple[int, str]] = []
-    for path in store.list(PEOPLE_DIR, ".json"):
-        match = _VERSION_FILE.match(path.rsplit("/", 1)[-1])
-        if match:
-            numbered.append((int(match.group(1)), path))
-    trusted = ledger.trusted_file_hashes(store, frozenset({"people_version"})) if numbered else {}
-    versions: list[PeopleVersion] = []
-    for number, path in sorted(numbered):
-        try:
-            data = store.read_bytes(path)
-            version = PeopleVersion.model_validate_json(data)
-        except ValidationError as exc:
-            raise PeopleRegistryError(f"{path} is not a people registry version: {exc}") from exc
-        if trusted.get(path) != ledger.sha256_hex(data):
-            raise PeopleRegistryError(
-                f"{path} is not in the ledger with these bytes (written by hand, or edited since): it is not in "
-                "force; run `credit-scorer audit verify`"
-            )
-        if version.version != number:
-            raise PeopleRegistryError(f"{path}: field version is {version.version}, the file name says {number}")
-        versions.append(version)
-    return versions
+    return read_versions(
+        store,
+        PEOPLE_DIR,
+        _VERSION_FILE,
+        "people_version",
+        PeopleVersion,
+        PeopleRegistryError,
+        "a people registry version",
+    )
 
 
 def current(store: ComplianceStore) -> PeopleVersion | None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from credit_scorer.core.errors import CreditScorerError
 from credit_scorer.domain.config import FairnessPolicy, PolicyConfig, Thresholds
@@ -23,6 +23,7 @@ from credit_scorer.records.layout import THRESHOLDS_DIR
 from credit_scorer.records.models import canonical_json, iso_utc, utc_now
 from credit_scorer.records.people import IdentityError, People, load_people, role_violation
 from credit_scorer.records.store import ComplianceStore
+from credit_scorer.records.versions import read_versions
 
 THRESHOLDS_LOCK = "thresholds"
 REASON_RUN_START = "changed config noticed at run start"
@@ -67,28 +68,15 @@ def version_path(version: int) -> str:
 
 def history(store: ComplianceStore) -> list[ThresholdVersion]:
     """Every threshold version, oldest first; ThresholdError naming a file that is not a version record."""
-    numbered: list[tuple[int, str]] = []
-    for path in store.list(THRESHOLDS_DIR):
-        match = _VERSION_FILE.match(path.rsplit("/", 1)[-1])
-        if match:
-            numbered.append((int(match.group(1)), path))
-    trusted = ledger.trusted_file_hashes(store, frozenset({"threshold_change"})) if numbered else {}
-    versions: list[ThresholdVersion] = []
-    for number, path in sorted(numbered):
-        try:
-            data = store.read_bytes(path)
-            version = ThresholdVersion.model_validate_json(data)
-        except ValidationError as exc:
-            raise ThresholdError(f"{path} is not a threshold version record: {exc}") from exc
-        if trusted.get(path) != ledger.sha256_hex(data):
-            raise ThresholdError(
-                f"{path} is not in the ledger with these bytes (written by hand, or edited since): it is not in "
-                "force; run `credit-scorer audit verify`"
-            )
-        if version.version != number:
-            raise ThresholdError(f"{path}: field version is {version.version}, the file name says {number}")
-        versions.append(version)
-    return versions
+    return read_versions(
+        store,
+        THRESHOLDS_DIR,
+        _VERSION_FILE,
+        "threshold_change",
+        ThresholdVersion,
+        ThresholdError,
+        "a threshold version record",
+    )
 
 
 def current(store: ComplianceStore) -> ThresholdVersion | None:
