@@ -9,12 +9,13 @@ up (valid values, consistent with the thresholds unless a test says otherwise).
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from credit_scorer.core.settings import TRUST_ENV
 from credit_scorer.domain.config import Thresholds
@@ -186,12 +187,6 @@ def release(
 @contextmanager
 def attackers_machine(folder: Path) -> Iterator[None]:
     """Run the product's own writers as an attacker would: on another machine, with a trust file of its own."""
-    before = os.environ.get(TRUST_ENV)
-    os.environ[TRUST_ENV] = str(folder / "attackers-trust.yaml")
-    try:
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv(TRUST_ENV, str(folder / "attackers-trust.yaml"))
         yield
-    finally:
-        if before is None:
-            os.environ.pop(TRUST_ENV, None)
-        else:
-            os.environ[TRUST_ENV] = before

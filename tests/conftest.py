@@ -44,13 +44,9 @@ def ledger_key_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     from credit_scorer.core.settings import KEY_ENV
 
     key = tmp_path_factory.mktemp("ledger-key") / "ledger_ed25519.pem"
-    before = os.environ.get(KEY_ENV)
-    os.environ[KEY_ENV] = str(key)
-    yield key
-    if before is None:
-        os.environ.pop(KEY_ENV, None)
-    else:
-        os.environ[KEY_ENV] = before
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv(KEY_ENV, str(key))
+        yield key
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -64,13 +60,9 @@ def no_store_in_the_checkout(tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
     checkout_store = Path(__file__).resolve().parents[1] / "compliance"
     existed = checkout_store.exists()
-    before = os.environ.get(STORE_ENV)
-    os.environ[STORE_ENV] = str(tmp_path_factory.mktemp("default-store") / "compliance")
-    yield
-    if before is None:
-        os.environ.pop(STORE_ENV, None)
-    else:
-        os.environ[STORE_ENV] = before
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv(STORE_ENV, str(tmp_path_factory.mktemp("default-store") / "compliance"))
+        yield
     assert existed or not checkout_store.exists(), f"a test wrote the checkout's own store {checkout_store}"
 
 
@@ -80,10 +72,6 @@ def ledger_trust_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path
     from credit_scorer.core.settings import TRUST_ENV
 
     trust = tmp_path_factory.mktemp("ledger-trust") / "ledger_trust.yaml"
-    before = os.environ.get(TRUST_ENV)
-    os.environ[TRUST_ENV] = str(trust)
-    yield trust
-    if before is None:
-        os.environ.pop(TRUST_ENV, None)
-    else:
-        os.environ[TRUST_ENV] = before
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv(TRUST_ENV, str(trust))
+        yield trust
