@@ -384,11 +384,8 @@ def signer_for(store: ComplianceStore, path: Path | None = None) -> Signer:
     a record, so a bad key stops the write rather than leaving an unledgered record.
     """
     source = path or key_file()
-    if source.exists():
-        with store.lock(LEDGER_LOCK):
-            note = _finish_rotation(store, source)
-        if note:
-            log.warning("%s", note)
+    if any(source.parent.glob(f"{source.name}.*.pending")):  # a rotation was interrupted: settle it first
+        _settle_rotation(store, source)
     private_key = load_or_create_key(source)
     public = private_key.public_key()
     pem = public_pem(public)
@@ -413,6 +410,8 @@ def signer_for(store: ComplianceStore, path: Path | None = None) -> Signer:
             with contextlib.suppress(RecordExistsError):
                 store.write_new(f"{KEYS_DIR}/{key_id}.pem", pem)
         published = store.read_bytes(PUBLIC_KEY_FILE)
+    if published != pem and _settle_rotation(store, source):  # switched, not yet published: finish, then sign
+        return signer_for(store, path)
     if published != pem:
         raise LedgerKeyError(
             f"the ledger signing key {source} (key_id {key_id}) is not the key of {store.url}: "
@@ -848,6 +847,15 @@ def _switch_key(store: ComplianceStore, key_path: Path, old_id: str, new_id: str
     crash_point("rotation-switched")
     if not store.exists(PUBLIC_KEY_FILE) or store.read_bytes(PUBLIC_KEY_FILE) != new_pem:
         store.replace(PUBLIC_KEY_FILE, new_pem)
+
+
+def _settle_rotation(store: ComplianceStore, key_path: Path) -> bool:
+    """:func:`_finish_rotation` under the ledger lock, logged; whether anything was done."""
+    with store.lock(LEDGER_LOCK):
+        note = _finish_rotation(store, key_path)
+    if note:
+        log.warning("%s", note)
+    return note is not None
 
 
 def _finish_rotation(store: ComplianceStore, key_path: Path) -> str | None:
