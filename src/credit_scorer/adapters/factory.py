@@ -7,7 +7,6 @@ local store folder; the Modal deployer works with any store (records on a Modal 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 
 from credit_scorer.adapters.jira import JiraTicketTracker, jira_settings
@@ -16,7 +15,7 @@ from credit_scorer.adapters.slack import NotifyingTracker, SlackNotifier, slack_
 from credit_scorer.adapters.tickets import LocalTicketTracker, TicketTracker
 from credit_scorer.core.errors import ConfigError
 from credit_scorer.core.ports import Deployer
-from credit_scorer.core.settings import DEPLOYER_ENV
+from credit_scorer.core.settings import DEPLOYER_ENV, environ
 from credit_scorer.records import store as compliance_store
 from credit_scorer.records.layout import DEPLOYMENTS_DIR
 from credit_scorer.records.store import ComplianceStore
@@ -24,7 +23,7 @@ from credit_scorer.records.store import ComplianceStore
 
 def check_deployer(store_url: str, env: Mapping[str, str] | None = None) -> None:
     """Refuse, at start, a deployer that cannot work with this store (ConfigError naming the setting)."""
-    env = os.environ if env is None else env
+    env = environ() if env is None else env
     if deployer_kind(env) == "local" and not _is_local_url(store_url):
         raise ConfigError(
             f"the local deployer ({DEPLOYER_ENV} unset or 'local') keeps its state and decision logs in the "
@@ -34,7 +33,7 @@ def check_deployer(store_url: str, env: Mapping[str, str] | None = None) -> None
 
 def deployer_for(store: ComplianceStore, env: Mapping[str, str] | None = None) -> Deployer:
     """The configured deployer for this store."""
-    env = os.environ if env is None else env
+    env = environ() if env is None else env
     check_deployer(store.url, env)
     settings = modal_settings(env, store.url)
     if deployer_kind(env) == "modal" and settings is not None:

@@ -17,7 +17,6 @@ comment containing "Tester ✓" counts as a sign-off when its author holds the t
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -25,17 +24,19 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, SecretStr
 
 from credit_scorer.adapters.tickets import ROLLED_BACK, CommentKind, Ticket, TicketComment
+from credit_scorer.core import settings
 from credit_scorer.core.errors import ConfigError, IntegrationError
+from credit_scorer.core.settings import environ
 from credit_scorer.records import ledger
 from credit_scorer.records.layout import TICKETS_DIR
 from credit_scorer.records.models import iso_utc, utc_now
 from credit_scorer.records.store import ComplianceStore
 
-ENV_URL = "CREDIT_SCORER_JIRA_URL"
-ENV_PROJECT = "CREDIT_SCORER_JIRA_PROJECT"
-ENV_USER = "CREDIT_SCORER_JIRA_USER"
-ENV_TOKEN = "CREDIT_SCORER_JIRA_TOKEN"
-ENV_ISSUE_TYPE = "CREDIT_SCORER_JIRA_ISSUE_TYPE"
+ENV_URL = settings.JIRA_URL_ENV
+ENV_PROJECT = settings.JIRA_PROJECT_ENV
+ENV_USER = settings.JIRA_USER_ENV
+ENV_TOKEN = settings.JIRA_TOKEN_ENV
+ENV_ISSUE_TYPE = settings.JIRA_ISSUE_TYPE_ENV
 _OURS = re.compile(r"^\[(note|signoff|decision|deployment|rollback|refusal)\] (.+?): (.*)$", re.S)
 
 
@@ -57,7 +58,7 @@ class JiraSettings(BaseModel):
 
 def jira_settings(env: Mapping[str, str] | None = None) -> JiraSettings | None:
     """Jira settings from the environment; None when Jira is off; ConfigError naming what is missing."""
-    env = os.environ if env is None else env
+    env = environ() if env is None else env
     url = env.get(ENV_URL, "").strip()
     if not url:
         return None

@@ -46,7 +46,7 @@ from credit_scorer.adapters.endpoint import (
 )
 from credit_scorer.core.faults import crash_point
 from credit_scorer.core.ports import Activation, Deployment, DeploymentError, DeploymentStatus
-from credit_scorer.core.settings import API_TOKEN_FILE_ENV
+from credit_scorer.core.settings import current_settings, environ
 from credit_scorer.records import ledger
 from credit_scorer.records.layout import DECISION_LOGS_DIR
 from credit_scorer.records.store import ComplianceStore
@@ -375,7 +375,7 @@ class LocalDeployer:
             "--reason-codes",
             str(self.reason_codes),
         ]
-        token_file = os.environ.get(API_TOKEN_FILE_ENV)
+        token_file = current_settings().api_token_file
         if token_file:
             command += ["--token-file", str(Path(token_file).resolve())]
         if activation is not None:
@@ -385,7 +385,7 @@ class LocalDeployer:
                 "--activation-token",
                 activation.token,
             ]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**environ(), "PYTHONUNBUFFERED": "1"}
         with open(log_path, "ab") as log:
             log_offset = log.tell()
             stamp = now_utc()

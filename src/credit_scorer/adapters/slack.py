@@ -15,7 +15,6 @@ holds up a record.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -23,14 +22,16 @@ from dataclasses import dataclass
 from pydantic import BaseModel, ConfigDict, SecretStr
 
 from credit_scorer.adapters.tickets import CommentKind, Ticket, TicketTracker
+from credit_scorer.core import settings
 from credit_scorer.core.errors import ConfigError
+from credit_scorer.core.settings import environ
 
 log = logging.getLogger(__name__)
 
-ENV_WEBHOOK = "CREDIT_SCORER_SLACK_WEBHOOK_URL"
-ENV_TOKEN = "CREDIT_SCORER_SLACK_TOKEN"
-ENV_CHANNEL = "CREDIT_SCORER_SLACK_CHANNEL"
-ENV_API_URL = "CREDIT_SCORER_SLACK_API_URL"
+ENV_WEBHOOK = settings.SLACK_WEBHOOK_ENV
+ENV_TOKEN = settings.SLACK_TOKEN_ENV
+ENV_CHANNEL = settings.SLACK_CHANNEL_ENV
+ENV_API_URL = settings.SLACK_API_URL_ENV
 ATTEMPTS = 3
 BACKOFF_SECONDS = 0.5
 TIMEOUT_SECONDS = 5
@@ -49,7 +50,7 @@ class SlackSettings(BaseModel):
 
 def slack_settings(env: Mapping[str, str] | None = None) -> SlackSettings | None:
     """Slack settings from the environment; None when Slack is off; ConfigError naming what is missing."""
-    env = os.environ if env is None else env
+    env = environ() if env is None else env
     webhook = env.get(ENV_WEBHOOK, "").strip()
     token = env.get(ENV_TOKEN, "").strip()
     if not webhook and not token:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import signal
 
-from credit_scorer.core.settings import CRASH_ENV
+from credit_scorer.core.settings import CRASH_ENV, environ
 
 CRASH_POINTS: tuple[str, ...] = (
     "record-pending-written",  # a record's bytes are in its .pending- file, no ledger entry yet
@@ -42,7 +42,7 @@ _reached: dict[str, int] = {}
 
 def crash_point(name: str) -> None:
     """SIGKILL this process if ``CREDIT_SCORER_CRASH_AT`` names ``name`` (or ``name@N`` at its N-th pass)."""
-    wanted = os.environ.get(CRASH_ENV)
+    wanted = environ().get(CRASH_ENV)  # not current(): this runs at every write
     if not wanted:
         return
     _reached[name] = _reached.get(name, 0) + 1

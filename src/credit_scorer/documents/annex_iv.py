@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import re
 import threading
 import uuid
@@ -33,7 +32,7 @@ from markupsafe import Markup, escape
 from packageurl import PackageURL
 from pydantic import BaseModel, ConfigDict
 
-from credit_scorer.core.settings import FACTS_ENV
+from credit_scorer.core.settings import FACTS_ENV, temporarily
 from credit_scorer.documents import charts
 from credit_scorer.documents.inputs import DEFAULT_FACTS_FILE, AnnexIvInputs, ProviderFacts
 from credit_scorer.domain.checks import ThresholdCheck
@@ -469,16 +468,8 @@ def _source_date_epoch(seconds: int) -> Iterator[None]:
     current time unless this variable is set; without it two renders of the same HTML differ.
     A lock keeps concurrent renders in this process from restoring each other's value.
     """
-    with _RENDER_LOCK:
-        previous = os.environ.get(SOURCE_DATE_EPOCH)
-        os.environ[SOURCE_DATE_EPOCH] = str(seconds)
-        try:
-            yield
-        finally:
-            if previous is None:
-                del os.environ[SOURCE_DATE_EPOCH]
-            else:
-                os.environ[SOURCE_DATE_EPOCH] = previous
+    with _RENDER_LOCK, temporarily(SOURCE_DATE_EPOCH, str(seconds)):
+        yield
 
 
 def render_pdf(html: str) -> bytes:

@@ -11,7 +11,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from credit_scorer.core.errors import ConfigError
-from credit_scorer.core.settings import FACTS_ENV
+from credit_scorer.core.settings import current_settings
 from credit_scorer.domain.checks import ThresholdChecks
 from credit_scorer.domain.config import DatasetSpec, TrainingConfig, read_yaml
 from credit_scorer.domain.data import DataQualityReport, DatasetInfo, SplitSizes
@@ -89,9 +89,7 @@ class AnnexIvInputs(BaseModel):
 
 def facts_file(given: Path | None = None) -> Path:
     """The provider-facts file: the option, else ``CREDIT_SCORER_ANNEX_FACTS``, else ``conf/annex_iv_facts.yaml``."""
-    import os
-
-    return given or Path(os.environ.get(FACTS_ENV, DEFAULT_FACTS_FILE))
+    return given or Path(current_settings().annex_facts or DEFAULT_FACTS_FILE)
 
 
 def load_provider_facts(path: Path | None = None) -> ProviderFacts:

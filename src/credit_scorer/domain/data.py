@@ -200,6 +200,7 @@ def _fmt(value: float) -> str:
 def dataset_schema(spec: DatasetSpec) -> pa.DataFrameSchema:
     """The pandera schema a dataset must meet, built from its spec."""
     import pandera.pandas as pa
+
     columns: dict[str, pa.Column] = {}
     for name in spec.required_columns:
         col_spec = spec.columns.get(name, ColumnSpec(type="int"))
@@ -252,6 +253,7 @@ def validate_dataset(
     first offending rows (0-based row number and file line).
     """
     import pandera.pandas as pa
+
     if frame.empty:
         raise DataValidationError(f"{source} has no data rows")
     schema = dataset_schema(spec)
@@ -304,6 +306,7 @@ def split_dataset(
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, SplitSizes]:
     """Stratified, seeded train / validation / test split."""
     from sklearn.model_selection import train_test_split  # scikit-learn: only when splitting
+
     labels = default_labels(frame, spec)
     if len(np.unique(labels)) < 2:
         raise DataValidationError(f"column {spec.target.column!r} holds only one class; a scoring model needs both")

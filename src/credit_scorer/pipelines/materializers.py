@@ -37,7 +37,6 @@ class TableMaterializer(PandasMaterializer):
             df.to_parquet(handle, compression=COMPRESSION)
 
 
-
 TABLE_MATERIALIZER = f"{TableMaterializer.__module__}.{TableMaterializer.__qualname__}"
 """Import path for ``@step(output_materializers=…)``: a class would make ZenML resolve its source (and the
 source root) when the step is defined, which fails in a process whose ``__main__`` has no file."""

@@ -6,7 +6,6 @@ as Parquet) and the key figures are logged to the pipeline run with ``log_metada
 
 from __future__ import annotations
 
-import os
 import sys
 from functools import partial
 from typing import Annotated, Any
@@ -18,6 +17,7 @@ from credit_scorer.adapters.factory import deployer_for, tracker_for
 from credit_scorer.adapters.tickets import TicketTracker
 from credit_scorer.core.errors import DatasetIntegrityError
 from credit_scorer.core.ids import release_key
+from credit_scorer.core.settings import environ
 from credit_scorer.documents import build as annex_inputs
 from credit_scorer.documents.collect import AnnexIvDocument
 from credit_scorer.domain import checks as checks_mod
@@ -337,7 +337,7 @@ def prepare_gate(
     candidate = _with_roles(candidate, _roles_now(store, settings))
     artefacts = workflow.save_gate_inputs(store, candidate)
     stdin = sys.__stdin__
-    channel = gate.choose_channel(os.environ, bool(stdin and stdin.isatty()))
+    channel = gate.choose_channel(environ(), bool(stdin and stdin.isatty()))
     terminal.gate_summary(
         terminal.terminal_console(),
         release_id,
@@ -384,12 +384,12 @@ def approve_deployment(
     dev_mode = settings.waives_duties
 
     def current_signoff() -> TesterSignoff | None:
-        return workflow.signoff_from_env(store, tracker, roles.people, candidate, os.environ, dev_mode)
+        return workflow.signoff_from_env(store, tracker, roles.people, candidate, environ(), dev_mode)
 
     if gate_channel == "automated":
         decided_at = iso_utc(utc_now())
-        gate.automated_decision(os.environ, candidate.checks, None, decided_at)  # bad variables: nothing recorded
-        decision = gate.automated_decision(os.environ, candidate.checks, current_signoff(), decided_at)
+        gate.automated_decision(environ(), candidate.checks, None, decided_at)  # bad variables: nothing recorded
+        decision = gate.automated_decision(environ(), candidate.checks, current_signoff(), decided_at)
     elif gate_channel == "interactive":
         decision = terminal.prompt_decision(terminal.terminal_console(), candidate.checks, current_signoff)
     elif external_decision is not None:

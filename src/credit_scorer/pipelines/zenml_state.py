@@ -7,10 +7,10 @@ at import time. Variables already set by the user win.
 from __future__ import annotations
 
 import fcntl
-import os
 from pathlib import Path
 
 from credit_scorer.core import constants
+from credit_scorer.core.settings import environ, set_default
 
 
 def use_project_zenml_state(base: Path | None = None, *, quiet: bool = True) -> Path:
@@ -19,13 +19,13 @@ def use_project_zenml_state(base: Path | None = None, *, quiet: bool = True) -> 
     ``quiet`` silences ZenML's own log lines: the CLI reports progress and errors itself.
     """
     default = (base or Path.cwd()) / constants.ZENML_STATE_DIR
-    os.environ.setdefault("ZENML_CONFIG_PATH", str(default))
-    os.environ.setdefault("ZENML_ANALYTICS_OPT_IN", "false")
-    os.environ.setdefault("ZENML_ENABLE_RICH_TRACEBACK", "false")
-    os.environ.setdefault("AUTO_OPEN_DASHBOARD", "false")
+    config = set_default("ZENML_CONFIG_PATH", str(default))
+    set_default("ZENML_ANALYTICS_OPT_IN", "false")
+    set_default("ZENML_ENABLE_RICH_TRACEBACK", "false")
+    set_default("AUTO_OPEN_DASHBOARD", "false")
     if quiet:
-        os.environ.setdefault("ZENML_LOGGING_VERBOSITY", "CRITICAL")
-    return Path(os.environ["ZENML_CONFIG_PATH"])
+        set_default("ZENML_LOGGING_VERBOSITY", "CRITICAL")
+    return Path(config)
 
 
 def ensure_zenml_store() -> None:
@@ -35,7 +35,7 @@ def ensure_zenml_store() -> None:
     """
     from zenml.client import Client
 
-    config = Path(os.environ.get("ZENML_CONFIG_PATH", constants.ZENML_STATE_DIR))
+    config = Path(environ().get("ZENML_CONFIG_PATH", constants.ZENML_STATE_DIR))
     config.mkdir(parents=True, exist_ok=True)
     with open(config / ".credit-scorer-init.lock", "a+b") as handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)

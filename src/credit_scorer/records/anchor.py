@@ -34,7 +34,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from credit_scorer.core.errors import ConfigError
-from credit_scorer.core.settings import TRUST_ENV
+from credit_scorer.core.settings import current_settings
 
 DEFAULT_TRUST_FILE = "~/.config/credit-scorer/ledger_trust.yaml"
 HEADER = (
@@ -74,7 +74,7 @@ class TrustFile(BaseModel):
 
 def trust_file() -> Path:
     """``$CREDIT_SCORER_LEDGER_TRUST``, else ``~/.config/credit-scorer/ledger_trust.yaml``."""
-    return Path(os.environ.get(TRUST_ENV) or DEFAULT_TRUST_FILE).expanduser()
+    return Path(current_settings().ledger_trust or DEFAULT_TRUST_FILE).expanduser()
 
 
 def store_key(url: str, root: str, is_local: bool) -> str:

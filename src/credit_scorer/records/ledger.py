@@ -56,7 +56,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from credit_scorer.core.faults import crash_point
-from credit_scorer.core.settings import KEY_ENV
+from credit_scorer.core.settings import KEY_ENV, current_settings
 from credit_scorer.records import anchor
 from credit_scorer.records.layout import LEDGER_DIR
 from credit_scorer.records.store import ComplianceStore, RecordExistsError, StoreError
@@ -320,7 +320,7 @@ def signature_valid(public_key: Ed25519PublicKey, entry_hash_hex: str, signature
 # ---------------------------------------------------------------------------
 def key_file() -> Path:
     """Where the private key lives: ``$CREDIT_SCORER_KEY``, else ``~/.config/credit-scorer/ledger_ed25519.pem``."""
-    return Path(os.environ.get(KEY_ENV) or DEFAULT_KEY_FILE).expanduser()
+    return Path(current_settings().key or DEFAULT_KEY_FILE).expanduser()
 
 
 def load_or_create_key(path: Path | None = None) -> Ed25519PrivateKey:
@@ -968,9 +968,9 @@ def trusted_file_hashes(store: ComplianceStore, kinds: frozenset[str]) -> dict[s
             pem = f"{KEYS_DIR}/{entry.key_id}.pem"
             pem = pem if store.exists(pem) else PUBLIC_KEY_FILE  # stores from before the key archive
             published = parse_public_pem(store.read_bytes(pem)) if store.exists(pem) else None
-            if published is not None and (key_id_of(published) != entry.key_id or (
-                fingerprints and fingerprint_of(published) not in fingerprints
-            )):
+            if published is not None and (
+                key_id_of(published) != entry.key_id or (fingerprints and fingerprint_of(published) not in fingerprints)
+            ):
                 published = None
             keys[entry.key_id] = published
         key = keys[entry.key_id]

@@ -211,8 +211,6 @@ class ModalVolumeUrl(BaseModel):
     folder: str  # path inside the volume, no leading or trailing slash ("" = the volume's root)
 
 
-
-
 def is_modal_volume_url(url: str | None) -> bool:
     """Whether a store URL points at a Modal Volume."""
     return bool(url) and str(url).startswith(VOLUME_SCHEME)

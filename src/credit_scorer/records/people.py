@@ -9,14 +9,13 @@ into the record.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from credit_scorer.core.errors import ConfigError, Forbidden
-from credit_scorer.core.settings import PEOPLE_ENV
+from credit_scorer.core.settings import PEOPLE_ENV, current_settings
 from credit_scorer.domain.config import read_yaml
 
 Role = Literal["submitter", "tester", "approver", "auditor"]
@@ -61,7 +60,7 @@ def people_file(given: Path | None = None) -> Path:
     """The people file: the option, else ``CREDIT_SCORER_PEOPLE``, else ``conf/people.yaml``."""
     if given is not None:
         return given
-    return Path(os.environ.get(PEOPLE_ENV, DEFAULT_PEOPLE_FILE))
+    return Path(current_settings().people or DEFAULT_PEOPLE_FILE)
 
 
 def load_people(path: Path | None = None) -> People:

@@ -28,7 +28,7 @@ import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
 from credit_scorer.core.errors import CreditScorerError
-from credit_scorer.core.settings import STORE_ENV
+from credit_scorer.core.settings import current_settings
 
 DEFAULT_STORE = "./compliance"
 
@@ -43,7 +43,7 @@ class RecordExistsError(StoreError, FileExistsError):
 
 def store_url(given: str | None = None) -> str:
     """The store URL: the option, else ``CREDIT_SCORER_STORE``, else ``./compliance``."""
-    return given or os.environ.get(STORE_ENV) or DEFAULT_STORE
+    return given or current_settings().store or DEFAULT_STORE
 
 
 class ComplianceStore:

@@ -30,14 +30,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
-import os
 import signal
 import sys
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from credit_scorer.core.settings import API_TOKEN_FILE_ENV
+from credit_scorer.core.settings import API_TOKEN_FILE_ENV, current_settings
 
 if TYPE_CHECKING:
     import uvicorn
@@ -66,14 +65,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--token-file",
         type=Path,
-        default=Path(os.environ[API_TOKEN_FILE_ENV]) if os.environ.get(API_TOKEN_FILE_ENV) else None,
+        default=Path(token_file) if (token_file := current_settings().api_token_file) else None,
         help=f"bearer tokens for the predict routes, one per line (default: ${API_TOKEN_FILE_ENV}; none = no auth)",
     )
     parser.add_argument(
         ACTIVATION_LEDGER_OPTION,
         type=Path,
         metavar="FILE",
-        help=f"start inactive until a line of this JSON-lines file has \"activates\": TOKEN "
+        help=f'start inactive until a line of this JSON-lines file has "activates": TOKEN '
         f"(needs {ACTIVATION_TOKEN_OPTION})",
     )
     parser.add_argument(

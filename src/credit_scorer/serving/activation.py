@@ -80,9 +80,7 @@ class ActivationGate:
 class ActivationWatcher:
     """Polls the gate's ledger until it opens; calls ``give_up(reason)`` on stdin EOF or timeout while inactive."""
 
-    def __init__(
-        self, gate: ActivationGate, timeout: float, give_up: Callable[[str], None], stdin_fd: int = 0
-    ) -> None:
+    def __init__(self, gate: ActivationGate, timeout: float, give_up: Callable[[str], None], stdin_fd: int = 0) -> None:
         self.gate = gate
         self.timeout = timeout
         self.give_up = give_up

@@ -402,7 +402,6 @@ def create_app(
         )
         return Response(payload, status_code=status, media_type="application/json", headers=extra)
 
-
     @app.post("/predict/batch", tags=["scoring"], openapi_extra=_openapi_batch(contract, max_batch_rows))
     async def predict_batch(request: Request) -> Response:
         """Probability of default and approve/decline for up to ``max_batch_rows`` applicants, in order.

@@ -10,7 +10,6 @@ misses one stops the service at start-up, naming the features.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,7 +17,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from credit_scorer.core.errors import ConfigError
-from credit_scorer.core.settings import REASON_CODES_ENV
+from credit_scorer.core.settings import REASON_CODES_ENV, current_settings
 from credit_scorer.domain.config import read_yaml
 
 if TYPE_CHECKING:
@@ -50,8 +49,9 @@ def reason_table_path(given: Path | None = None) -> Path:
     """The option, else ``$CREDIT_SCORER_REASON_CODES``, else ``conf/reason_codes.yaml``, else the packaged copy."""
     if given is not None:
         return given
-    if os.environ.get(REASON_CODES_ENV):
-        return Path(os.environ[REASON_CODES_ENV])
+    configured = current_settings().reason_codes
+    if configured:
+        return Path(configured)
     local = Path("conf/reason_codes.yaml")
     return local if local.exists() else PACKAGED_TABLE
 

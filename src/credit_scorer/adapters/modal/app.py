@@ -47,6 +47,7 @@ SERVING_DISTRIBUTIONS = (
     "pandera",
     "pyarrow",
     "pydantic",
+    "pydantic-settings",  # core/settings: the one reader of CREDIT_SCORER_* variables
     "python-multipart",
     "PyYAML",
     "scikit-learn",

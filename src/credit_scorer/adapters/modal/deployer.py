@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import builtins
 import logging
-import os
 import re
 import shutil
 import subprocess
@@ -60,6 +59,7 @@ from credit_scorer.adapters.modal.settings import (
     ModalSettings,
 )
 from credit_scorer.core.ports import Activation, Deployment, DeploymentError, DeploymentStatus
+from credit_scorer.core.settings import environ
 from credit_scorer.records import ledger
 from credit_scorer.records.store import ComplianceStore, StoreError
 from credit_scorer.serving.reasons import reason_table_path
@@ -296,7 +296,7 @@ class ModalDeployer:
         """Run the ``modal`` CLI; return its exit code and output (secrets masked), logged to the store."""
         command = [*self.settings.cli, *args]
         # A wide, plain terminal: rich would otherwise wrap long URLs at 80 columns when piped.
-        env = {**os.environ, "COLUMNS": "1000", "NO_COLOR": "1", "TERM": "dumb", "PYTHONIOENCODING": "utf-8"}
+        env = {**environ(), "COLUMNS": "1000", "NO_COLOR": "1", "TERM": "dumb", "PYTHONIOENCODING": "utf-8"}
         started = now_utc()
         try:
             result = subprocess.run(
@@ -346,7 +346,7 @@ def web_url(output: str) -> str | None:
 
 def mask_secrets(text: str, env: Mapping[str, str] | None = None) -> str:
     """``text`` with the values of Modal's credential variables replaced by a mask."""
-    source = os.environ if env is None else env
+    source = environ() if env is None else env
     for name in _SECRET_VARIABLES:
         value = source.get(name, "").strip()
         if len(value) >= 4:

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from credit_scorer.core.settings import API_TOKENS_ENV
+from credit_scorer.core.settings import API_TOKENS_ENV, environ
 
 TASK_ID_ENV = "MODAL_TASK_ID"  # set by Modal in every container
 MIN_TOKEN_LENGTH = 16
@@ -55,7 +55,7 @@ def open_scoring_app(
     env: Mapping[str, str] | None = None,
 ) -> Any:
     """The release's scoring app, after checking the model file's sha256."""
-    env = os.environ if env is None else env
+    env = environ() if env is None else env
     digest = hashlib.sha256(model_file.read_bytes()).hexdigest()
     if digest != model_sha256:
         raise ModelFileMismatch(

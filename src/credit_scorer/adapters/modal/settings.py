@@ -14,7 +14,6 @@ the ``modal`` CLI reads them itself. Nothing here contacts Modal.
 from __future__ import annotations
 
 import importlib.util
-import os
 import shutil
 import sys
 import tomllib
@@ -24,20 +23,21 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from credit_scorer.core import settings
 from credit_scorer.core.errors import ConfigError
-from credit_scorer.core.settings import API_TOKEN_FILE_ENV, DEPLOYER_ENV, STORE_ENV
+from credit_scorer.core.settings import API_TOKEN_FILE_ENV, DEPLOYER_ENV, STORE_ENV, environ
 from credit_scorer.records.modal_volume import (
     OBJECT_NAME,
     is_modal_volume_url,
     parse_volume_url,
 )
 
-ENV_VOLUME = "CREDIT_SCORER_MODAL_VOLUME"
-ENV_MIN_CONTAINERS = "CREDIT_SCORER_MODAL_MIN_CONTAINERS"
-ENV_SCALEDOWN_WINDOW = "CREDIT_SCORER_MODAL_SCALEDOWN_WINDOW"
-ENV_MAX_INPUTS = "CREDIT_SCORER_MODAL_MAX_INPUTS"
-ENV_API_TOKEN_SECRET = "CREDIT_SCORER_MODAL_API_TOKEN_SECRET"
-ENV_CLI = "CREDIT_SCORER_MODAL_CLI"
+ENV_VOLUME = settings.MODAL_VOLUME_ENV
+ENV_MIN_CONTAINERS = settings.MODAL_MIN_CONTAINERS_ENV
+ENV_SCALEDOWN_WINDOW = settings.MODAL_SCALEDOWN_WINDOW_ENV
+ENV_MAX_INPUTS = settings.MODAL_MAX_INPUTS_ENV
+ENV_API_TOKEN_SECRET = settings.MODAL_API_TOKEN_SECRET_ENV
+ENV_CLI = settings.MODAL_CLI_ENV
 
 MODAL_TOKEN_ID = "MODAL_TOKEN_ID"
 MODAL_TOKEN_SECRET = "MODAL_TOKEN_SECRET"
@@ -79,7 +79,7 @@ class ModalSettings(BaseModel):
 
 def deployer_kind(env: Mapping[str, str] | None = None) -> DeployerKind:
     """``CREDIT_SCORER_DEPLOYER``: ``local`` (default) or ``modal``; ConfigError naming it otherwise."""
-    env = os.environ if env is None else env
+    env = environ() if env is None else env
     value = env.get(DEPLOYER_ENV, "").strip().lower() or "local"
     if value == "local":
         return "local"
@@ -102,7 +102,7 @@ def modal_settings(env: Mapping[str, str] | None = None, store: str | None = Non
     Raises ConfigError naming the setting when one is on but the ``modal`` package, the
     credentials or a value is missing or malformed. ``store`` is the store URL in use.
     """
-    env = os.environ if env is None else env
+    env = environ() if env is None else env
     store = store if store is not None else env.get(STORE_ENV, "")
     on_deployer = deployer_kind(env) == "modal"
     on_store = is_modal_volume_url(store)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +22,7 @@ from rich.table import Table
 
 from credit_scorer import __version__
 from credit_scorer.core.errors import ConfigError, CreditScorerError
+from credit_scorer.core.settings import current_settings, environ
 from credit_scorer.pipelines.zenml_state import use_project_zenml_state
 from credit_scorer.release.settings import ReleaseSettings
 
@@ -205,7 +205,7 @@ def run(
         release = _release_settings(submitter, store, people, dev_mode, wait_timeout, port, git_commit, annex_facts)
         from credit_scorer.release.gate import check_automated_env
 
-        check_automated_env(os.environ, release.people, release.waives_duties)
+        check_automated_env(environ(), release.people, release.waives_duties)
     except CreditScorerError as exc:
         raise _refused(exc) from None
     _recover(store)
@@ -251,7 +251,7 @@ def _release_settings(
 
     in_force = _people_in_force(store, people_path, dev_mode, adopt=False)  # nothing written while checking
     people = in_force.people
-    name = (submitter or os.environ.get("SUBMITTER", "")).strip()
+    name = (submitter or environ().get("SUBMITTER", "")).strip()
     if not name:
         raise ConfigError("who submits this run? pass --as NAME or set SUBMITTER (a submitter in the people file)")
     problem = role_violation(people, name, "submitter")
@@ -272,11 +272,10 @@ def _release_settings(
 
 def _people_in_force(store: str | None, people: Path | None, dev_mode: bool, *, adopt: bool = True) -> PeopleInForce:
     """The store's people registry in force (adopting the people file on first use); see people_registry."""
-    from credit_scorer.core.settings import PEOPLE_ENV
     from credit_scorer.records.people_registry import people_in_force
     from credit_scorer.records.store import ComplianceStore
 
-    explicit = people is not None or bool(os.environ.get(PEOPLE_ENV, "").strip())
+    explicit = people is not None or bool(current_settings().people.strip())
     return people_in_force(ComplianceStore(store), people, dev_mode, explicit, adopt=adopt)
 
 

@@ -10,7 +10,6 @@ process, whose ``approve_deployment``/``deploy_model`` steps write the approval 
 from __future__ import annotations
 
 import contextlib
-import os
 import subprocess
 import sys
 import threading
@@ -22,6 +21,7 @@ from typing import Literal
 from pydantic import ValidationError
 
 from credit_scorer.adapters.tickets import TicketTracker
+from credit_scorer.core.settings import environ
 from credit_scorer.pipelines import run as runs
 from credit_scorer.records.models import SignoffRecord, iso_utc, utc_now
 from credit_scorer.records.people import IdentityError, People, enforce, role_violation
@@ -184,7 +184,7 @@ class Resumer:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env={**os.environ, **self.environment, "COLUMNS": "120"},
+                env={**environ(), **self.environment, "COLUMNS": "120"},
                 start_new_session=True,  # a console restart does not stop a deployment half way
             )
             self._processes[release_id] = process

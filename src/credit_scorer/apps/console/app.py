@@ -189,7 +189,6 @@ class Console:
             lock.release()
 
 
-
 def create_console(settings: ConsoleSettings) -> FastAPI:
     """The console app."""
     console = Console(settings)

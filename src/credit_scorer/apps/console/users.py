@@ -27,7 +27,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from credit_scorer.core.errors import ConfigError, CreditScorerError
-from credit_scorer.core.settings import USERS_ENV
+from credit_scorer.core.settings import current_settings
 from credit_scorer.records.models import iso_utc, utc_now
 from credit_scorer.records.people import People, Role, role_violation
 
@@ -66,7 +66,7 @@ def users_file(given: Path | None = None) -> Path:
     """The credentials file: the option, else ``CREDIT_SCORER_USERS``, else ``.credit-scorer/console-users.json``."""
     if given is not None:
         return given
-    return Path(os.environ.get(USERS_ENV, DEFAULT_USERS_FILE))
+    return Path(current_settings().users or DEFAULT_USERS_FILE)
 
 
 def load_credentials(path: Path) -> CredentialsFile:
