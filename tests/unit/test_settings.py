@@ -21,9 +21,13 @@ def _environment_reads(path: Path, root: Path = ROOT) -> list[str]:
     """``os.environ`` / ``os.getenv`` … uses and ``from os import environ`` in one source file."""
     found = []
     for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-        if isinstance(node, ast.Attribute) and node.attr in OS_ENV_CALLS:
-            if isinstance(node.value, ast.Name) and node.value.id == "os":
-                found.append(f"{path.relative_to(root)}:{node.lineno}: os.{node.attr}")
+        if (
+            isinstance(node, ast.Attribute)
+            and node.attr in OS_ENV_CALLS
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "os"
+        ):
+            found.append(f"{path.relative_to(root)}:{node.lineno}: os.{node.attr}")
         if isinstance(node, ast.ImportFrom) and node.module == "os":
             found += [
                 f"{path.relative_to(root)}:{node.lineno}: from os import {alias.name}"
@@ -50,9 +54,12 @@ def test_every_variable_name_is_spelled_only_in_core_settings() -> None:
         if path == SETTINGS_MODULE:
             continue
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Constant) and isinstance(node.value, str):
-                if re.fullmatch(r"CREDIT_SCORER_[A-Z_]+", node.value):
-                    spelled.append(f"{path.relative_to(ROOT)}:{node.lineno}: {node.value}")
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and re.fullmatch(r"CREDIT_SCORER_[A-Z_]+", node.value)
+            ):
+                spelled.append(f"{path.relative_to(ROOT)}:{node.lineno}: {node.value}")
     assert spelled == [], "import the name from credit_scorer.core.settings:\n" + "\n".join(spelled)
 
 
