@@ -29,6 +29,7 @@ from credit_scorer.records.models import TesterSignoff
 from credit_scorer.records.people import load_people
 from credit_scorer.records.people_registry import set_people
 from credit_scorer.records.store import ComplianceStore
+from credit_scorer.records.submissions import Submission, record_submission
 from credit_scorer.release.gate import GateDecision
 
 PASSWORD = "correct-horse-battery"
@@ -415,6 +416,15 @@ def decided_but_failed(setup: Setup, monkeypatch: pytest.MonkeyPatch) -> dict[st
     """A release whose decision resolved the gate but whose resumed run failed before writing a record."""
     store = ComplianceStore(setup.settings.store_url)
     store.write_new(f"releases/{RELEASE}/threshold_checks.json", b"{}")
+    submission = Submission(
+        release_id=RELEASE,
+        run_id=RUN_ID,
+        submitter="Ada Lovelace",
+        submitted_at="2026-01-01T00:00:00Z",
+        dataset_sha256="0" * 64,
+        dataset_rows=30000,
+    )
+    record_submission(store, submission)
     tracker_for(store).open_ticket(RELEASE, RUN_ID, "Release", "Run 0000abcd submitted by Ada Lovelace; waiting")
     decision = GateDecision(
         approved=True,

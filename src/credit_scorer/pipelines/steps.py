@@ -29,7 +29,7 @@ from credit_scorer.domain.fairness import FairnessReport
 from credit_scorer.domain.model import TrainedModel
 from credit_scorer.domain.risk import RiskAssessment, RiskRegister
 from credit_scorer.pipelines.materializers import TABLE_MATERIALIZER
-from credit_scorer.records import people_registry
+from credit_scorer.records import people_registry, submissions
 from credit_scorer.records.models import ApprovalRecord, TesterSignoff, iso_utc, utc_now
 from credit_scorer.records.release_log import read_rows
 from credit_scorer.records.store import ComplianceStore
@@ -231,6 +231,17 @@ def open_release_ticket(
     store, tracker = _store_and_tracker(settings)
     people_registry.adopt_if_absent(store, settings.people, settings.people_source)
     version = note_config_at_run_start(store, policy, settings.submitter)
+    submissions.record_submission(
+        store,
+        submissions.Submission(
+            release_id=release_id,
+            run_id=run_id,
+            submitter=settings.submitter,
+            submitted_at=iso_utc(utc_now()),
+            dataset_sha256=dataset_info.sha256,
+            dataset_rows=dataset_info.rows,
+        ),
+    )
     tracker.open_ticket(
         release_id,
         run_id,

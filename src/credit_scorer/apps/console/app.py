@@ -43,6 +43,7 @@ from credit_scorer.core.ids import is_release_id
 from credit_scorer.core.settings import PEOPLE_ENV, STORE_ENV, USERS_ENV
 from credit_scorer.pipelines import run as runs
 from credit_scorer.records.layout import PEOPLE_DIR
+from credit_scorer.records.models import decisions_for
 from credit_scorer.records.people import RULE_ROLE, People, people_file, role_violation
 from credit_scorer.records.people_registry import people_in_force
 from credit_scorer.records.store import ComplianceStore
@@ -582,10 +583,10 @@ def create_console(settings: ConsoleSettings) -> FastAPI:
     def _run_of(release_id: str) -> str:
         if not is_release_id(release_id) or release_id not in views.release_ids(console.store):
             raise _Refused(404, f"No release {release_id} in the store.")
-        ticket = views.ticket_of(console.tracker, release_id)
-        if ticket is None:
-            raise _Refused(404, f"{release_id} has no ticket; it cannot be decided here")
-        return ticket.run_id
+        run_id, _ = views.origin_of(console.store, release_id, decisions_for(console.store, release_id))
+        if not run_id:
+            raise _Refused(404, f"{release_id} has no submission record naming its run; it cannot be decided here")
+        return run_id
 
     return app
 

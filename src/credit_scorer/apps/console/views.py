@@ -7,7 +7,6 @@ the same facts can be checked in tests without a browser.
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
@@ -26,13 +25,13 @@ from credit_scorer.pipelines import run as runs
 from credit_scorer.records.layout import RELEASES_DIR
 from credit_scorer.records.models import ApprovalRecord, SignoffRecord, decisions_for, read_approvals, signoffs_for
 from credit_scorer.records.store import ComplianceStore, StoreError
+from credit_scorer.records.submissions import read_submission
 from credit_scorer.release.workflow import ReleaseCandidate, artefact_dir
 
 M = TypeVar("M", bound=BaseModel)
 ResumeState = Literal["running", "ended"]
 ResumeLookup = Callable[[str], "ResumeState | None"]
 """How the console's background resume of a release stands: running, ended, or None (none known)."""
-_SUBMITTED_BY = re.compile(r"submitted by (.+?); ")
 
 # status key -> (label, badge colour class)
 STATUS_LABELS: dict[str, tuple[str, str]] = {
@@ -175,10 +174,10 @@ def list_releases(
     for release_id in release_ids(store):
         ticket = ticket_of(tracker, release_id)
         decisions = by_release.get(release_id, [])
-        run_id = ticket.run_id if ticket else (decisions[0].run_id if decisions else "")
+        run_id, submitter = origin_of(store, release_id, decisions)
         gate = _gate(run_id) if run_id and not decisions else None
         checks = _model(store, f"{artefact_dir(release_id)}/threshold_checks.json", ThresholdChecks)
-        row = _row(release_id, run_id, ticket, decisions, gate, live, _submitter_from(ticket), checks, resumes)
+        row = _row(release_id, run_id, ticket, decisions, gate, live, submitter, checks, resumes)
         (waiting if row.status == "waiting" else history).append(row)
     waiting.sort(key=lambda r: r.created)
     history.sort(key=lambda r: r.created, reverse=True)
@@ -249,10 +248,19 @@ def _row(
     )
 
 
-def _submitter_from(ticket: Ticket | None) -> str:
-    """The submitter the ticket's description names (``… submitted by NAME; …``), else empty."""
-    found = _SUBMITTED_BY.search(ticket.description) if ticket else None
-    return found.group(1) if found else ""
+def origin_of(store: ComplianceStore, release_id: str, decisions: list[ApprovalRecord]) -> tuple[str, str]:
+    """(run id, submitter) from the records: the submission record, else the first approval record, else empty.
+
+    Never from the ticket: its text can be edited by anyone with access to the tracker.
+    """
+    try:
+        submission = read_submission(store, release_id)
+    except StoreError:
+        submission = None  # a damaged record: no run to act on; `audit verify` names the file
+    if submission is not None:
+        return submission.run_id, submission.submitter
+    first = decisions[0] if decisions else None
+    return (first.run_id, first.submitter) if first else ("", "")
 
 
 @dataclass(frozen=True)
@@ -279,12 +287,12 @@ def release_status(
         raise NotFound(f"No release {release_id} in the store.")
     ticket = ticket_of(tracker, release_id)
     decisions = decisions_for(store, release_id)
-    run_id = ticket.run_id if ticket else (decisions[0].run_id if decisions else "")
+    run_id, submitter = origin_of(store, release_id, decisions)
     gate = _gate(run_id) if run_id else None
     steps = runs.run_progress(run_id)[1] if gate is not None else []
     checks = _model(store, f"{artefact_dir(release_id)}/threshold_checks.json", ThresholdChecks)
     live = live_release_ids(deployer)
-    row = _row(release_id, run_id, ticket, decisions, gate, live, _submitter_from(ticket), checks, resumes)
+    row = _row(release_id, run_id, ticket, decisions, gate, live, submitter, checks, resumes)
     return ReleaseStatus(row, ticket, decisions, gate, steps, checks)
 
 
