@@ -8,9 +8,10 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from credit_scorer.apps.cli.main import _policy_in_force, app
+from credit_scorer.apps.cli.main import app
 from credit_scorer.records.store import ComplianceStore
 from credit_scorer.records.thresholds import history
+from credit_scorer.release.inputs import policy_in_force as _policy_in_force
 from tests.integration.conftest import PEOPLE
 
 pytestmark = pytest.mark.integration

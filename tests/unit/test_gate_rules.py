@@ -302,3 +302,34 @@ def test_people_file_from_the_repository_holds_the_demo_roles() -> None:
     assert people.roles(APPROVER) == ["approver"]
     assert people.policy.require_tester_signoff is True
     assert people.policy.dev_mode is False
+
+
+def test_every_channel_builds_its_decision_with_make_decision() -> None:
+    """One builder: no module but gate.make_decision calls GateDecision(...)."""
+    import ast
+
+    src = Path(__file__).resolve().parents[2] / "src" / "credit_scorer"
+    built = []
+    for path in sorted(src.rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        for function in [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)]:
+            for node in ast.walk(function):
+                if isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) == (
+                    "GateDecision"
+                ):
+                    built.append(f"{path.relative_to(src)}:{function.name}")
+    assert built == ["release/gate.py:make_decision"]
+
+
+def test_make_decision_trims_and_keeps_an_override_only_on_an_approval() -> None:
+    request = gate.DecisionRequest(
+        approve=False, approver="  Jane Doe ", rationale=" not yet ", override=True, override_rationale="because"
+    )
+    decision = gate.make_decision(request, "cli", NOW, None)
+    assert (decision.approver, decision.rationale) == ("Jane Doe", "not yet")
+    assert (decision.approved, decision.threshold_override, decision.override_rationale) == (False, False, None)
+    approving = request.model_copy(update={"approve": True, "override_rationale": "  "})
+    decision = gate.make_decision(approving, "console", NOW, None)
+    assert (decision.threshold_override, decision.override_rationale) == (True, None)  # validate_decision refuses it
+    refused = gate.make_decision(approving, "automated", NOW, None, refusal_reason="checks failed")
+    assert (refused.approved, refused.refusal_reason) == (False, "checks failed")

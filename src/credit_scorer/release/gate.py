@@ -59,6 +59,43 @@ class GateDecision(BaseModel):
     tester_signoff: TesterSignoff | None = None
 
 
+class DecisionRequest(BaseModel):
+    """What an approver asked for, from any channel, before the gate's rules are applied."""
+
+    model_config = ConfigDict(frozen=True)
+
+    approve: bool
+    approver: str
+    rationale: str
+    override: bool = False
+    override_rationale: str | None = None
+
+
+def make_decision(
+    request: DecisionRequest,
+    mode: DecisionMode,
+    decided_at: str,
+    signoff: TesterSignoff | None,
+    refusal_reason: str | None = None,
+) -> GateDecision:
+    """The one place a :class:`GateDecision` is built — terminal, automated, ``approve`` and console alike.
+
+    Names and texts are trimmed; an override exists only on an approval; a refusal turns an approval into none.
+    """
+    override = request.approve and request.override
+    return GateDecision(
+        approved=request.approve and refusal_reason is None,
+        approver=request.approver.strip(),
+        rationale=request.rationale.strip(),
+        decision_mode=mode,
+        decided_at=decided_at,
+        threshold_override=override,
+        override_rationale=((request.override_rationale or "").strip() or None) if override else None,
+        refusal_reason=refusal_reason,
+        tester_signoff=signoff,
+    )
+
+
 def choose_channel(env: Mapping[str, str], stdin_is_terminal: bool) -> Channel:
     """The first decision channel that applies."""
     if env.get(ENV_DECISION, "").strip():
@@ -121,15 +158,8 @@ def automated_decision(
             + "); a human must decide (EU AI Act Art. 14) in a terminal, with credit-scorer approve, "
             "or in the console"
         )
-    return GateDecision(
-        approved=approved and refusal is None,
-        approver=approver,
-        rationale=rationale,
-        decision_mode="automated",
-        decided_at=decided_at,
-        refusal_reason=refusal,
-        tester_signoff=signoff,
-    )
+    request = DecisionRequest(approve=approved, approver=approver, rationale=rationale)
+    return make_decision(request, "automated", decided_at, signoff, refusal)
 
 
 def validate_decision(

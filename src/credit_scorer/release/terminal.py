@@ -17,7 +17,7 @@ from credit_scorer.domain.checks import ThresholdChecks
 from credit_scorer.domain.fairness import FairnessReport
 from credit_scorer.domain.risk import RiskAssessment
 from credit_scorer.records.models import TesterSignoff, iso_utc, utc_now
-from credit_scorer.release.gate import OVERRIDE_WORD, GateDecision
+from credit_scorer.release.gate import OVERRIDE_WORD, DecisionRequest, GateDecision, make_decision
 
 
 def terminal_console() -> Console:
@@ -107,13 +107,11 @@ def prompt_decision(
             override = True
             while not override_rationale:
                 override_rationale = _ask(console, "Why is overriding the failed checks justified? ", reader)
-    return GateDecision(
-        approved=answer == "y",
+    request = DecisionRequest(
+        approve=answer == "y",
         approver=approver,
         rationale=rationale,
-        decision_mode="interactive",
-        decided_at=iso_utc(utc_now()),
-        threshold_override=override,
+        override=override,
         override_rationale=override_rationale,
-        tester_signoff=current_signoff(),
     )
+    return make_decision(request, "interactive", iso_utc(utc_now()), current_signoff())

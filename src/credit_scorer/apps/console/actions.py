@@ -28,8 +28,9 @@ from credit_scorer.records.people import IdentityError, People, enforce, role_vi
 from credit_scorer.records.people_registry import PeopleInForce, people_for_decision
 from credit_scorer.records.store import ComplianceStore
 from credit_scorer.release import gate
+from credit_scorer.release.decisions import prepare_decision
 from credit_scorer.release.settings import ReleaseSettings
-from credit_scorer.release.workflow import ReleaseRefused, ensure_undecided, sign_off, signoff_from_tracker
+from credit_scorer.release.workflow import ReleaseRefused, ensure_undecided, sign_off
 
 
 class ConsoleRefused(ReleaseRefused):
@@ -124,17 +125,15 @@ def check_decision(
     candidate = runs.release_candidate(run_id)
     if form.override and candidate.checks.all_passed:
         raise gate.GateInputError("every threshold check passed; there is nothing to override")
-    decision = gate.GateDecision(
-        approved=form.approve,
+    request = gate.DecisionRequest(
+        approve=form.approve,
         approver=approver,
-        rationale=form.rationale.strip(),
-        decision_mode="console",
-        decided_at=iso_utc(utc_now()),
-        threshold_override=form.approve and form.override,
-        override_rationale=(form.override_rationale.strip() or None) if form.approve and form.override else None,
-        tester_signoff=signoff_from_tracker(store, tracker, people, candidate.submitter, run_id, release_id, dev_mode),
+        rationale=form.rationale,
+        override=form.override,
+        override_rationale=form.override_rationale,
     )
-    gate.validate_decision(decision, candidate.checks, people, candidate.submitter, dev_mode)
+    roles = people_in_force_of(store, people)
+    decision = prepare_decision(store, tracker, roles, candidate, request, "console", dev_mode)
     run_people, run_waives = roles_of_run(store, run_id)
     try:  # exactly the check the resumed approve_deployment step makes
         gate.validate_decision(decision, candidate.checks, run_people, candidate.submitter, run_waives)
