@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from credit_scorer.adapters.tickets import ROLLED_BACK, Ticket
-from credit_scorer.apps.console.app import _safe_next
 from credit_scorer.apps.console.views import status_of
+from credit_scorer.apps.console.web import safe_next as _safe_next
 from credit_scorer.records.models import ApprovalRecord
 
 
