@@ -166,8 +166,10 @@ def _ports_scoring(store: ComplianceStore, release_id: str) -> list[str]:
     """URLs of this release's servers that score applicants: /predict checks the request (200 or 422), not 503."""
     scoring = []
     for pid in _servers(store.root, release_id):
-        argv = (Path(f"/proc/{pid}") / "cmdline").read_bytes().split(b"\0")
-        url = f"http://127.0.0.1:{argv[argv.index(b'--port') + 1].decode()}"
+        port = _port_of(pid)
+        if port is None:
+            continue  # exited since it was listed
+        url = f"http://127.0.0.1:{port}"
         request = urllib.request.Request(f"{url}/predict", data=b"{}", headers={"Content-Type": "application/json"})
         try:
             with NO_PROXY.open(request, timeout=2) as response:
@@ -192,9 +194,19 @@ def _settle_servers(store: ComplianceStore, release_id: str, timeout: float = 15
     return _servers(store.root, release_id)
 
 
+def _port_of(pid: int) -> str | None:
+    """The server's --port, or None once the process is gone (an exiting process's cmdline is empty)."""
+    try:
+        argv = (Path(f"/proc/{pid}") / "cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    return argv[argv.index(b"--port") + 1].decode() if b"--port" in argv else None
+
+
 def _active(pid: int) -> bool:
-    argv = (Path(f"/proc/{pid}") / "cmdline").read_bytes().split(b"\0")
-    port = argv[argv.index(b"--port") + 1].decode()
+    port = _port_of(pid)
+    if port is None:
+        return False  # shutting down: _settle_servers waits until it is gone from the list
     try:
         with NO_PROXY.open(f"http://127.0.0.1:{port}/health", timeout=2) as response:
             return bool(json.loads(response.read()).get("active", True))
