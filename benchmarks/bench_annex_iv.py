@@ -17,12 +17,11 @@ import time
 from pathlib import Path
 
 from credit_scorer.documents import annex_iv
-from credit_scorer.documents.build import build_inputs
+from credit_scorer.documents.build import RunArtefacts, build_inputs
 from credit_scorer.documents.inputs import load_provider_facts
 from credit_scorer.domain import checks, data, evaluate, fairness, risk, train
 from credit_scorer.domain.config import load_dataset_spec, load_policy, training_config
 from credit_scorer.records.people import load_people
-from credit_scorer.release.settings import ReleaseSettings
 
 RESULTS = Path(__file__).parent / "results" / "annex_iv.json"
 REPO = Path(__file__).resolve().parents[1]
@@ -41,18 +40,7 @@ def main() -> None:
     fr = fairness.assess_fairness(model, te, spec, policy.fairness)
     ra = risk.assess_risk(risk.load_risk_register(), risk.risk_measurements(ev, fr, quality, model, policy.thresholds))
     ch = checks.threshold_checks(ev, fr, ra, policy.thresholds)
-    settings = ReleaseSettings(
-        submitter="Ada Lovelace",
-        store_url="./compliance",
-        people=load_people(REPO / "conf" / "people.yaml"),
-        facts=load_provider_facts(REPO / "conf" / "annex_iv_facts.yaml"),
-    )
-    inputs = build_inputs(
-        release_id="AI-REL-bench000",
-        run_id="bench",
-        generated_at="2026-11-27T00:00:00Z",
-        approval_status="benchmark",
-        settings=settings,
+    run = RunArtefacts(
         spec=spec,
         training=config,
         dataset=info,
@@ -64,6 +52,16 @@ def main() -> None:
         fairness=fr,
         risk=ra,
         checks=ch,
+    )
+    inputs = build_inputs(
+        release_id="AI-REL-bench000",
+        run_id="bench",
+        generated_at="2026-11-27T00:00:00Z",
+        approval_status="benchmark",
+        submitter="Ada Lovelace",
+        people=load_people(REPO / "conf" / "people.yaml"),
+        facts=load_provider_facts(REPO / "conf" / "annex_iv_facts.yaml"),
+        run=run,
         release_history=[],
     )
     html_times: list[float] = []

@@ -112,7 +112,7 @@ def built_candidate(run_id: str, n_estimators: int, seed: int = 42, sample_rows:
 def approved_decision(store: Any, candidate: Any, rationale: str = "Meets KPIs; risk acceptable") -> Any:
     """Jane Doe's CLI approval of a candidate, with the tester's latest sign-off (an override if a check failed)."""
     from credit_scorer.records.models import iso_utc, utc_now
-    from credit_scorer.release import gate, workflow
+    from credit_scorer.release import gate, signoffs
 
     failed = not candidate.checks.all_passed
     return gate.GateDecision(
@@ -123,7 +123,7 @@ def approved_decision(store: Any, candidate: Any, rationale: str = "Meets KPIs; 
         decided_at=iso_utc(utc_now()),
         threshold_override=failed,
         override_rationale="Small test model; risk accepted for the test" if failed else None,
-        tester_signoff=workflow.latest_signoff(store, candidate.release_id),
+        tester_signoff=signoffs.latest_signoff(store, candidate.release_id),
     )
 
 

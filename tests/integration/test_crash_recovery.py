@@ -38,7 +38,7 @@ from credit_scorer.records import ledger, ledger_verify, people_registry
 from credit_scorer.records.models import read_approvals
 from credit_scorer.records.release_log import read_rows
 from credit_scorer.records.store import ComplianceStore
-from credit_scorer.release import recovery, workflow
+from credit_scorer.release import recovery, signoffs, workflow
 
 from .conftest import REPO, approved_decision, built_candidate, stop_all
 
@@ -109,7 +109,7 @@ def _prepare(store: ComplianceStore, built: Built) -> None:
     tracker = LocalTicketTracker(store)
     c = built.candidate
     tracker.open_ticket(c.release_id, c.run_id, f"Release {c.release_id}", "crash test")
-    workflow.sign_off(store, tracker, people, c.submitter, c.run_id, c.release_id, "Quinn Tester", "ok", "cli", False)
+    signoffs.sign_off(store, tracker, people, c.submitter, c.run_id, c.release_id, "Quinn Tester", "ok", "cli", False)
 
 
 def _driver(args: list[str], crash_at: str | None) -> subprocess.CompletedProcess[str]:

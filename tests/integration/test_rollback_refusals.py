@@ -30,7 +30,7 @@ from credit_scorer.records.models import iso_utc, utc_now
 from credit_scorer.records.people import IdentityError, People, load_people
 from credit_scorer.records.release_log import ReleaseLogRow
 from credit_scorer.records.store import ComplianceStore
-from credit_scorer.release import gate, workflow
+from credit_scorer.release import gate, signoffs, workflow
 
 from .conftest import approved_decision, built_candidate
 
@@ -101,7 +101,7 @@ def _release(
     """Open the ticket, sign off as the tester, approve on the CLI as the approver, and deploy."""
     candidate = built.candidate
     tracker.open_ticket(candidate.release_id, candidate.run_id, f"Release {candidate.release_id}", "test release")
-    workflow.sign_off(
+    signoffs.sign_off(
         store, tracker, people, SUBMITTER, candidate.run_id, candidate.release_id, TESTER, "Annex IV ok", "cli", False
     )
     decision = approved_decision(store, candidate)
@@ -376,7 +376,7 @@ def test_a_second_decision_on_a_release_is_refused(shared: Released) -> None:
         decided_at=iso_utc(utc_now()),
         threshold_override=True,
         override_rationale="again",
-        tester_signoff=workflow.latest_signoff(shared.store, release_id),
+        tester_signoff=signoffs.latest_signoff(shared.store, release_id),
     )
     with pytest.raises(workflow.ReleaseRefused, match="one decision per release"):
         workflow.deploy_release(
@@ -394,7 +394,7 @@ def test_a_second_decision_on_a_release_is_refused(shared: Released) -> None:
     with pytest.raises(workflow.ReleaseRefused, match="one decision per release"):
         workflow.record_rejection(shared.store, shared.tracker, shared.a.candidate, decision, [], False)
     with pytest.raises(workflow.ReleaseRefused, match="already has a decision"):
-        workflow.sign_off(
+        signoffs.sign_off(
             shared.store,
             shared.tracker,
             shared.people,

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
-from credit_scorer.documents import annex_iv, charts
+from credit_scorer.documents import annex_iv, charts, model_card, sbom
 from credit_scorer.documents.inputs import AnnexIvInputs, ProviderFacts
 from credit_scorer.documents.inputs import TestPredictions as SplitPredictions  # not a test class
 from credit_scorer.domain import checks, config, data, evaluate, fairness, risk, train
@@ -362,7 +362,7 @@ def test_approval_chart_rejects_mismatched_lengths() -> None:
 # Model card and SBOM
 # ---------------------------------------------------------------------------
 def test_model_card_names_release_hash_and_metrics(inputs: AnnexIvInputs) -> None:
-    card = annex_iv.model_card(inputs)
+    card = model_card.model_card(inputs)
     assert card.startswith("# Model card")
     assert inputs.release_id in card
     assert inputs.model_sha256 in card
@@ -375,7 +375,7 @@ def test_model_card_names_release_hash_and_metrics(inputs: AnnexIvInputs) -> Non
 
 
 def test_sbom_is_cyclonedx_1_6_of_the_packages(inputs: AnnexIvInputs) -> None:
-    raw = annex_iv.sbom(inputs)
+    raw = sbom.sbom(inputs)
     document = json.loads(raw)
     assert document["bomFormat"] == "CycloneDX"
     assert document["specVersion"] == "1.6"
@@ -393,13 +393,13 @@ def test_sbom_validates_against_the_cyclonedx_schema(inputs: AnnexIvInputs) -> N
     from cyclonedx.schema import SchemaVersion
     from cyclonedx.validation.json import JsonStrictValidator
 
-    assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(annex_iv.sbom(inputs).decode()) is None
+    assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(sbom.sbom(inputs).decode()) is None
 
 
 def test_sbom_is_deterministic_and_serial_follows_the_model(inputs: AnnexIvInputs) -> None:
-    first = annex_iv.sbom(inputs)
-    assert annex_iv.sbom(inputs) == first
-    other = json.loads(annex_iv.sbom(inputs.model_copy(update={"model_sha256": "cd" * 32})))
+    first = sbom.sbom(inputs)
+    assert sbom.sbom(inputs) == first
+    other = json.loads(sbom.sbom(inputs.model_copy(update={"model_sha256": "cd" * 32})))
     assert other["serialNumber"] != json.loads(first)["serialNumber"]
     assert json.loads(first)["serialNumber"].startswith("urn:uuid:")
 

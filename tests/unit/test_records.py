@@ -20,7 +20,7 @@ from credit_scorer.domain import checks, data, evaluate, fairness, risk, train
 from credit_scorer.domain.config import load_dataset_spec, load_policy, training_config
 from credit_scorer.records import models as records
 from credit_scorer.records.store import ComplianceStore
-from credit_scorer.release import workflow
+from credit_scorer.release import signoffs, workflow
 from credit_scorer.release.gate import GateDecision
 
 REPO = Path(__file__).resolve().parents[2]
@@ -323,6 +323,6 @@ def test_signoffs_for_returns_only_that_release_oldest_first(tmp_path: Path) -> 
     assert found[2].signoff_id == "signoff_AI-REL-aaaa0001_2026-11-27T10-08-55_2"
     assert [s.note for s in records.signoffs_for(store, "AI-REL-bbbb0002")] == ["other release"]
     assert records.signoffs_for(store, "AI-REL-cccc0003") == []
-    latest = workflow.latest_signoff(store, "AI-REL-aaaa0001")
+    latest = signoffs.latest_signoff(store, "AI-REL-aaaa0001")
     assert latest is not None
     assert (latest.note, latest.source, latest.signoff_id) == ("same second", "env", found[2].signoff_id)

@@ -13,7 +13,6 @@ import base64
 import hashlib
 import re
 import threading
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,12 +23,7 @@ from typing import Final
 
 import jinja2
 import numpy as np
-from cyclonedx.model import Property
-from cyclonedx.model.bom import Bom, BomMetaData
-from cyclonedx.model.component import Component, ComponentType
-from cyclonedx.output.json import JsonV1Dot6
 from markupsafe import Markup, escape
-from packageurl import PackageURL
 from pydantic import BaseModel, ConfigDict
 
 from credit_scorer.core.settings import FACTS_ENV, temporarily
@@ -122,8 +116,6 @@ ROLE_DUTIES: Final = {
 
 SOD_RULES: Final = (RULE_ROLE, RULE_DISTINCT, RULE_SIGNOFF)
 
-SBOM_NAMESPACE: Final = uuid.uuid5(uuid.NAMESPACE_URL, "urn:credit-scorer:sbom")
-"""uuid5 namespace of SBOM serial numbers; the name is the model sha256."""
 
 SOURCE_DATE_EPOCH: Final = "SOURCE_DATE_EPOCH"
 _CREATED_META: Final = re.compile(r'<meta name="dcterms\.created" content="([^"]*)">')
@@ -189,11 +181,11 @@ def _number(value: float) -> str:
     return f"{int(value):,}" if float(value).is_integer() else f"{value:g}"
 
 
-def _check_value(check: ThresholdCheck) -> str:
+def check_value(check: ThresholdCheck) -> str:
     return f"{check.value:.0f}" if check.name in COUNT_CHECKS else f"{check.value:.4f}"
 
 
-def _check_limit(check: ThresholdCheck) -> str:
+def check_limit(check: ThresholdCheck) -> str:
     return f"{check.limit:.0f}" if check.name in COUNT_CHECKS else f"{check.limit:.4f}"
 
 
@@ -202,15 +194,15 @@ def _breakable(text: str) -> Markup:
     return Markup(re.sub(r"([._])(?=[A-Za-z])", r"\1<wbr>", str(escape(text))))  # input escaped first
 
 
-def _canonical_name(name: str) -> str:
+def canonical_name(name: str) -> str:
     """PEP 503 normalised package name, as purls and lookups use it."""
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def _version(packages: dict[str, str], name: str) -> str:
-    wanted = _canonical_name(name)
+    wanted = canonical_name(name)
     for given, version in packages.items():
-        if _canonical_name(given) == wanted:
+        if canonical_name(given) == wanted:
             return version
     return "not recorded"
 
@@ -396,8 +388,8 @@ def _environment() -> jinja2.Environment:
         count=_count,
         version=_version,
         breakable=_breakable,
-        check_value=_check_value,
-        check_limit=_check_limit,
+        check_value=check_value,
+        check_limit=check_limit,
     )
     return env
 
@@ -490,122 +482,3 @@ def render_pdf(html: str) -> bytes:
     if not isinstance(pdf, bytes):  # write_pdf returns bytes when no target is given
         raise TypeError(f"WeasyPrint returned {type(pdf).__name__}, expected bytes")
     return pdf
-
-
-# ---------------------------------------------------------------------------
-# Model card
-# ---------------------------------------------------------------------------
-def _md_cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-def model_card(inputs: AnnexIvInputs) -> str:
-    """A short Markdown model card of the release: use, data, metrics vs thresholds, fairness, risk, limits."""
-    ev, fairness, risk, data = inputs.evaluation, inputs.fairness, inputs.risk, inputs.dataset
-    purpose = (inputs.facts.intended_purpose or "").strip()
-    purpose_text = purpose or f"{TO_BE_COMPLETED}: {FACT_DESCRIPTIONS['intended_purpose']}"
-    lines = [
-        f"# Model card: {SYSTEM_NAME}",
-        "",
-        f"- Release: `{inputs.release_id}` (run `{inputs.run_id}`), generated {inputs.generated_at}",
-        f"- Model sha256: `{inputs.model_sha256}`",
-        f"- Parent release: {inputs.parent_release or 'none (first release)'}",
-        f"- Approval status: {inputs.approval_status}",
-        "",
-        "## Intended use",
-        "",
-        purpose_text,
-        "",
-        "High-risk AI system under the EU AI Act (Annex III 5(b), credit scoring of natural persons). "
-        f"The model estimates the probability of default; an applicant is declined when it is at least "
-        f"{inputs.decision_threshold:.3f} ({inputs.threshold_rule}).",
-        "",
-        "## Data",
-        "",
-        f"{data.source_title or data.name} ({data.licence or 'licence not recorded'}; {data.doi or 'no DOI'}), "
-        f"sha256 `{data.sha256}`, {data.rows:,} rows, default rate {inputs.data_quality.default_rate:.1%}. "
-        f"Split train / validation / test: {inputs.split_sizes.train:,} / {inputs.split_sizes.validation:,} / "
-        f"{inputs.split_sizes.test:,} rows. Protected attributes "
-        f"({', '.join(a.name for a in inputs.spec.protected_attributes)}) are measured, "
-        + ("not used as model inputs." if not inputs.spec.protected_as_features else "and used as model inputs."),
-        "",
-        "## Metrics (test split) against the thresholds in force",
-        "",
-        f"AUC {ev.auc:.4f}, accuracy {ev.accuracy:.4f}, F1 {ev.f1:.4f}, precision {ev.precision:.4f}, "
-        f"recall {ev.recall:.4f}, Brier {ev.brier:.4f}, ECE {ev.expected_calibration_error:.4f}, "
-        f"approval rate {ev.approval_rate:.1%} on {ev.test_rows:,} rows.",
-        "",
-        "| check | value | limit | result |",
-        "|---|---|---|---|",
-        *(
-            f"| {c.name} | {_check_value(c)} | {c.operator} {_check_limit(c)} | {'pass' if c.passed else 'FAIL'} |"
-            for c in inputs.checks.checks
-        ),
-        "",
-        "## Fairness",
-        "",
-        f"Favourable outcome: {fairness.favourable_outcome}. Bias disparity (largest demographic-parity "
-        f"difference) {fairness.bias_disparity:.4f}"
-        + (f" ({fairness.bias_disparity_attribute})" if fairness.bias_disparity_attribute else "")
-        + f"; groups with fewer than {fairness.min_group_size} test rows are not compared: "
-        + (", ".join(fairness.insufficient_sample_groups) or "none")
-        + ". Fairness flags: "
-        + ("; ".join(fairness.fairness_flags) or "none")
-        + ".",
-        "",
-        "## Risk",
-        "",
-        f"Overall risk score {risk.overall_risk_score:.4f} ({risk.risk_level}); high-risk factors: "
-        + ("; ".join(risk.high_risk_factors) or "none")
-        + ". Triggered hazards: "
-        + ("; ".join(f"{h.id} {_md_cell(h.name)}" for h in risk.hazards if h.triggered) or "none")
-        + ".",
-        "",
-        "## Limitations",
-        "",
-        f"- Trained and tested only on {data.name}: {inputs.spec.description or 'see the data sheet'} "
-        "Performance on other populations or periods has not been measured.",
-        "- Groups too small to compare are listed above; their rates are not reliable.",
-        f"- Scores are probabilities; calibration error on test is {ev.expected_calibration_error:.4f}.",
-        "",
-        "Full technical documentation: the Annex IV document of this release.",
-        "",
-    ]
-    return "\n".join(lines)
-
-
-# ---------------------------------------------------------------------------
-# SBOM
-# ---------------------------------------------------------------------------
-def sbom(inputs: AnnexIvInputs) -> bytes:
-    """CycloneDX 1.6 JSON of the installed packages; serial number and timestamp fixed by the inputs."""
-    try:
-        timestamp = datetime.fromisoformat(inputs.generated_at)
-    except ValueError as exc:
-        raise ValueError(f"generated_at {inputs.generated_at!r} is not an ISO 8601 date-time") from exc
-    root = Component(
-        name="credit-scorer",
-        version=inputs.release_id,
-        type=ComponentType.APPLICATION,
-        bom_ref=f"credit-scorer@{inputs.release_id}",
-        description=SYSTEM_NAME,
-        properties=[
-            Property(name="credit-scorer:model_sha256", value=inputs.model_sha256),
-            Property(name="credit-scorer:run_id", value=inputs.run_id),
-            Property(name="credit-scorer:python", value=inputs.python_version),
-            Property(name="credit-scorer:platform", value=inputs.platform),
-        ],
-    )
-    libraries = []
-    for name, version in sorted(inputs.packages.items(), key=lambda item: _canonical_name(item[0])):
-        purl = PackageURL(type="pypi", name=_canonical_name(name), version=version)
-        libraries.append(
-            Component(name=name, version=version, type=ComponentType.LIBRARY, purl=purl, bom_ref=purl.to_string())
-        )
-    bom = Bom(
-        serial_number=uuid.uuid5(SBOM_NAMESPACE, inputs.model_sha256),
-        metadata=BomMetaData(component=root, timestamp=timestamp),
-        components=libraries,
-    )
-    bom.register_dependency(root, libraries)
-    return JsonV1Dot6(bom).output_as_string(indent=2).encode("utf-8")

@@ -331,7 +331,7 @@ def resume(run_id: UUID) -> RunResult:
 
 def annex_iv_inputs_for(run_id: str, generated_at: str, approval_status: str, facts: ProviderFacts) -> AnnexIvInputs:
     """Rebuild an earlier run's Annex IV inputs from its stored parameters and artifacts."""
-    from credit_scorer.documents.build import build_inputs
+    from credit_scorer.documents.build import ARTEFACT_OUTPUTS, RunArtefacts, build_inputs
     from credit_scorer.records.release_log import read_rows
     from credit_scorer.records.store import ComplianceStore
 
@@ -344,6 +344,7 @@ def annex_iv_inputs_for(run_id: str, generated_at: str, approval_status: str, fa
     generated = run.steps["generate_annex_iv"].start_time or run.created
     cutoff = generated.strftime("%Y-%m-%dT%H:%M:%SZ")  # ZenML keeps UTC; the log rows that existed then
     earlier = [r for r in read_rows(ComplianceStore(settings.store_url)) if r.date <= cutoff]
+    artefacts = {name: _output(run, step, output) for name, (step, output) in ARTEFACT_OUTPUTS.items()}
     return build_inputs(
         release_id=release_id,
         run_id=str(run.id),
@@ -352,16 +353,10 @@ def annex_iv_inputs_for(run_id: str, generated_at: str, approval_status: str, fa
         submitter=settings.submitter,
         people=settings.people,
         facts=settings.facts,
-        spec=DatasetSpec.model_validate(params["spec"]),
-        training=TrainingConfig.model_validate(params["training"]),
-        dataset=_output(run, "load_data", "dataset_info"),
-        data_quality=_output(run, "validate_data", "data_quality"),
-        split_sizes=_output(run, "split_data", "split_sizes"),
-        model=_output(run, "train_model", "model"),
-        test_split=_output(run, "split_data", "test_split"),
-        evaluation=_output(run, "evaluate_model", "evaluation"),
-        fairness=_output(run, "assess_fairness", "fairness"),
-        risk=_output(run, "risk_assessment", "risk"),
-        checks=_output(run, "check_thresholds", "threshold_checks"),
+        run=RunArtefacts(
+            spec=DatasetSpec.model_validate(params["spec"]),
+            training=TrainingConfig.model_validate(params["training"]),
+            **artefacts,
+        ),
         release_history=earlier,
     )

@@ -34,7 +34,7 @@ from credit_scorer.records.models import ApprovalRecord, TesterSignoff, iso_utc,
 from credit_scorer.records.release_log import read_rows
 from credit_scorer.records.store import ComplianceStore
 from credit_scorer.records.thresholds import note_config_at_run_start
-from credit_scorer.release import gate, terminal, workflow
+from credit_scorer.release import gate, signoffs, terminal, workflow
 from credit_scorer.release.settings import ReleaseSettings
 from credit_scorer.release.workflow import ReleaseCandidate
 
@@ -280,14 +280,7 @@ def generate_annex_iv(
 ) -> Annotated[AnnexIvDocument, "annex_iv"]:
     """Render the Annex IV documentation (HTML + PDF), model card and SBOM; save them under releases/<id>/."""
     store = ComplianceStore(settings.store_url)
-    inputs = annex_inputs.build_inputs(
-        release_id=release_id,
-        run_id=str(get_step_context().pipeline_run.id),
-        generated_at=iso_utc(utc_now()),
-        approval_status="Awaiting decision at the release gate (this document is an input to it)",
-        submitter=settings.submitter,
-        people=settings.people,
-        facts=settings.facts,
+    run = annex_inputs.RunArtefacts(
         spec=spec,
         training=training,
         dataset=dataset_info,
@@ -299,10 +292,19 @@ def generate_annex_iv(
         fairness=fairness_report,
         risk=risk_result,
         checks=threshold_checks,
+    )
+    inputs = annex_inputs.build_inputs(
+        release_id=release_id,
+        run_id=str(get_step_context().pipeline_run.id),
+        generated_at=iso_utc(utc_now()),
+        approval_status="Awaiting decision at the release gate (this document is an input to it)",
+        submitter=settings.submitter,
+        people=settings.people,
+        facts=settings.facts,
+        run=run,
         release_history=read_rows(store),
     )
-    document = annex_inputs.render_all(inputs)
-    saved = workflow.save_annex_iv(store, release_id, *document)
+    saved = workflow.save_annex_iv(store, release_id, annex_inputs.render_all(inputs))
     _log_to_run(
         {
             "annex_iv": {
@@ -356,7 +358,7 @@ def prepare_gate(
         fairness_report,
         risk_result,
         f"{artefacts} (ZenML run {run_id})",
-        workflow.latest_signoff(store, release_id),
+        signoffs.latest_signoff(store, release_id),
         annex_iv=annex_iv,
         store_url=store.url,
     )
@@ -395,7 +397,7 @@ def approve_deployment(
     dev_mode = settings.waives_duties
 
     def current_signoff() -> TesterSignoff | None:
-        return workflow.signoff_from_env(store, tracker, roles.people, candidate, environ(), dev_mode)
+        return signoffs.signoff_from_env(store, tracker, roles.people, candidate, environ(), dev_mode)
 
     if gate_channel == "automated":
         decided_at = iso_utc(utc_now())

@@ -12,7 +12,8 @@ from credit_scorer.records.models import DecisionMode, iso_utc, utc_now
 from credit_scorer.records.people_registry import PeopleInForce
 from credit_scorer.records.store import ComplianceStore
 from credit_scorer.release.gate import DecisionRequest, GateDecision, make_decision, validate_decision
-from credit_scorer.release.workflow import ReleaseCandidate, ensure_undecided, signoff_from_tracker
+from credit_scorer.release.signoffs import signoff_from_tracker
+from credit_scorer.release.workflow import ReleaseCandidate, ensure_undecided
 
 
 def prepare_decision(

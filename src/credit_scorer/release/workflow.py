@@ -16,17 +16,18 @@ import hashlib
 import logging
 import secrets
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from credit_scorer.adapters.tickets import ROLLED_BACK, CommentKind, TicketTracker, typed_signoffs
+from credit_scorer.adapters.tickets import ROLLED_BACK, CommentKind, TicketTracker
 from credit_scorer.core.errors import Conflict, CreditScorerError
 from credit_scorer.core.faults import crash_point
 from credit_scorer.core.ports import Activation, Deployer, Deployment, DeploymentError
+from credit_scorer.documents.build import FILE_NAMES, DocumentBundle
 from credit_scorer.documents.collect import AnnexIvDocument
 from credit_scorer.domain.checks import ThresholdChecks
 from credit_scorer.domain.evaluate import Evaluation
@@ -35,12 +36,12 @@ from credit_scorer.domain.risk import RiskAssessment
 from credit_scorer.records import ledger, ledger_verify
 from credit_scorer.records import models as records
 from credit_scorer.records.layout import MODELS_DIR, RELEASES_DIR
-from credit_scorer.records.models import ApprovalRecord, TesterSignoff, iso_utc, utc_now
-from credit_scorer.records.people import IdentityError, People, enforce, role_violation
+from credit_scorer.records.models import ApprovalRecord, iso_utc, utc_now
+from credit_scorer.records.people import IdentityError, People, role_violation
 from credit_scorer.records.release_log import ReleaseLogRow, append_row, git_commit_log
 from credit_scorer.records.store import ComplianceStore, StoreError
 from credit_scorer.release import recovery
-from credit_scorer.release.gate import ENV_TESTER, ENV_TESTER_NOTE, GateDecision
+from credit_scorer.release.gate import GateDecision
 
 log = logging.getLogger(__name__)
 
@@ -100,37 +101,22 @@ def save_gate_inputs(store: ComplianceStore, candidate: ReleaseCandidate) -> str
     return f"{store.url}/{folder}"
 
 
-def save_annex_iv(
-    store: ComplianceStore,
-    release_id: str,
-    html: str,
-    pdf: bytes,
-    model_card: str,
-    sbom: bytes,
-    missing_facts: list[str],
-    generated_at: str,
-) -> AnnexIvDocument:
+def save_annex_iv(store: ComplianceStore, release_id: str, bundle: DocumentBundle) -> AnnexIvDocument:
     """Write the Annex IV HTML and PDF, the model card and the SBOM under ``releases/<id>/`` (once)."""
     folder = artefact_dir(release_id)
-    html_bytes = html.encode("utf-8")
-    files = {
-        "annex_iv.html": html_bytes,
-        "annex_iv.pdf": pdf,
-        "model_card.md": model_card.encode("utf-8"),
-        "sbom.cdx.json": sbom,
-    }
+    files = bundle.files()
     signer = ledger.signer_for(store)
     for name, data in files.items():
         ledger.commit(store, "release_file", f"{folder}/{name}", data, signer=signer)
     return AnnexIvDocument(
-        pdf_path=f"{folder}/annex_iv.pdf",
-        pdf_sha256=hashlib.sha256(pdf).hexdigest(),
-        html_path=f"{folder}/annex_iv.html",
-        html_sha256=hashlib.sha256(html_bytes).hexdigest(),
-        model_card_path=f"{folder}/model_card.md",
-        sbom_path=f"{folder}/sbom.cdx.json",
-        missing_facts=missing_facts,
-        generated_at=generated_at,
+        pdf_path=f"{folder}/{FILE_NAMES['pdf']}",
+        pdf_sha256=hashlib.sha256(bundle.pdf).hexdigest(),
+        html_path=f"{folder}/{FILE_NAMES['html']}",
+        html_sha256=hashlib.sha256(files[FILE_NAMES["html"]]).hexdigest(),
+        model_card_path=f"{folder}/{FILE_NAMES['model_card']}",
+        sbom_path=f"{folder}/{FILE_NAMES['sbom']}",
+        missing_facts=bundle.missing_facts,
+        generated_at=bundle.generated_at,
     )
 
 
@@ -156,131 +142,6 @@ def local_model_file(store: ComplianceStore, relpath: str) -> Iterator[Path]:
         path = Path(folder) / PurePosixPath(relpath).name
         path.write_bytes(store.read_bytes(relpath))
         yield path
-
-
-def latest_signoff(store: ComplianceStore, release_id: str) -> TesterSignoff | None:
-    """The newest tester sign-off of a release, as the approval record holds it."""
-    found = records.signoffs_for(store, release_id)
-    if not found:
-        return None
-    last = found[-1]
-    return TesterSignoff(
-        tester=last.tester,
-        signed_at=last.timestamp,
-        source=last.source,
-        note=last.note,
-        signoff_id=last.signoff_id,
-    )
-
-
-def sign_off(
-    store: ComplianceStore,
-    tracker: TicketTracker,
-    people: People,
-    candidate_submitter: str,
-    run_id: str,
-    release_id: str,
-    tester: str,
-    note: str,
-    source: SignoffSource,
-    dev_mode: bool,
-    people_version: int | None = None,
-    people_source: str | None = None,
-) -> records.SignoffRecord:
-    """Record the tester's "Tester ✓" after checking their role and that they did not submit."""
-    problems = [p for p in [role_violation(people, tester, "tester")] if p]
-    if tester == candidate_submitter:
-        problems.append(f"SoD-2 submitter, tester and approver must be three different people: {tester!r} submitted")
-    if any(r.approved is not None for r in records.decisions_for(store, release_id)):
-        raise AlreadyDecided(f"{release_id} already has a decision; a sign-off now would come after it")
-    enforce(problems, dev_mode or people.policy.dev_mode)
-    record = records.write_signoff(
-        store, run_id, release_id, tester, note, source, utc_now(), people_version, people_source
-    )
-    _comment(store, tracker, release_id, tester, "signoff", f"Tester ✓ {note}".strip())
-    return record
-
-
-def signoff_from_tracker(
-    store: ComplianceStore,
-    tracker: TicketTracker,
-    people: People,
-    candidate_submitter: str,
-    run_id: str,
-    release_id: str,
-    dev_mode: bool,
-    people_version: int | None = None,
-    people_source: str | None = None,
-) -> TesterSignoff | None:
-    """An earlier sign-off, else a "Tester ✓" typed in the ticket (Jira) by a tester, recorded now (source ``jira``)."""
-    existing = latest_signoff(store, release_id)
-    if existing is not None:
-        return existing
-    try:
-        found = typed_signoffs(tracker.get(release_id), people.holders("tester"))
-    except (StoreError, OSError) as exc:
-        log.warning("could not read the ticket for a sign-off typed there: %s", exc)
-        return None
-    if not found:
-        return None
-    comment = found[0]
-    sign_off(
-        store,
-        tracker,
-        people,
-        candidate_submitter,
-        run_id,
-        release_id,
-        comment.author,
-        comment.body,
-        "jira",
-        dev_mode,
-        people_version,
-        people_source,
-    )
-    return latest_signoff(store, release_id)
-
-
-def signoff_from_env(
-    store: ComplianceStore,
-    tracker: TicketTracker,
-    people: People,
-    candidate: ReleaseCandidate,
-    env: Mapping[str, str],
-    dev_mode: bool,
-) -> TesterSignoff | None:
-    """An earlier sign-off or one typed in Jira, else one from ``TESTER`` (recorded now, source ``env``)."""
-    existing = signoff_from_tracker(
-        store,
-        tracker,
-        people,
-        candidate.submitter,
-        candidate.run_id,
-        candidate.release_id,
-        dev_mode,
-        candidate.people_version,
-        candidate.people_source,
-    )
-    if existing is not None:
-        return existing
-    tester = env.get(ENV_TESTER, "").strip()
-    if not tester:
-        return None
-    sign_off(
-        store,
-        tracker,
-        people,
-        candidate.submitter,
-        candidate.run_id,
-        candidate.release_id,
-        tester,
-        env.get(ENV_TESTER_NOTE, "signed off via the TESTER variable"),
-        "env",
-        dev_mode,
-        candidate.people_version,
-        candidate.people_source,
-    )
-    return latest_signoff(store, candidate.release_id)
 
 
 def _record_fields(
@@ -353,7 +214,9 @@ def record_rejection(
     )
     kind: CommentKind = "refusal" if decision.refusal_reason else "decision"
     body = decision.refusal_reason or f"Rejected: {decision.rationale}"
-    _comment(store, tracker, candidate.release_id, decision.approver, kind, f"{body} ({record.approval_id})")
+    comment_with_checkpoint(
+        store, tracker, candidate.release_id, decision.approver, kind, f"{body} ({record.approval_id})"
+    )
     _ticket(tracker.set_status, candidate.release_id, "rejected")
     return record
 
@@ -403,7 +266,7 @@ def deploy_release(
         except DeploymentError as exc:
             record = records.write_approval(store, fields | {"deployment_error": str(exc)}, _decided_at(decision))
             recovery.finish(store, operation, "failed", f"the endpoint could not be started: {exc}")
-            _comment(
+            comment_with_checkpoint(
                 store,
                 tracker,
                 candidate.release_id,
@@ -442,7 +305,7 @@ def deploy_release(
             deployer.stop(old.deployment.release_id)
         crash_point("deploy-previous-stopped")
         recovery.finish(store, operation, "done", approval_id=record.approval_id, url=deployment.url)
-    _comment(
+    comment_with_checkpoint(
         store,
         tracker,
         candidate.release_id,
@@ -450,7 +313,7 @@ def deploy_release(
         "decision",
         f"Approved: {decision.rationale} ({record.approval_id})",
     )
-    _comment(
+    comment_with_checkpoint(
         store,
         tracker,
         candidate.release_id,
@@ -573,7 +436,7 @@ def _rollback(
     recovery.finish(store, operation, "done", url=deployment.url, replaced=[d.deployment.release_id for d in live])
     for release_id in rolled_back:
         _ticket(tracker.add_label, release_id, ROLLED_BACK)
-        _comment(
+        comment_with_checkpoint(
             store,
             tracker,
             release_id,
@@ -582,7 +445,9 @@ def _rollback(
             f"ROLLED BACK to {target.release_id} at {deployment.url}: {reason}",
         )
         _ticket(tracker.set_status, release_id, "rolled back")
-    _comment(store, tracker, target.release_id, actor, "rollback", f"Restored at {deployment.url}: {reason}")
+    comment_with_checkpoint(
+        store, tracker, target.release_id, actor, "rollback", f"Restored at {deployment.url}: {reason}"
+    )
     return row, deployment
 
 
@@ -610,7 +475,7 @@ def _port_of(url: str) -> int | None:
     return int(tail) if tail.isdigit() else None
 
 
-def _comment(
+def comment_with_checkpoint(
     store: ComplianceStore, tracker: TicketTracker, release_id: str, author: str, kind: CommentKind, body: str
 ) -> None:
     """Add a comment to the ticket, ending with the ledger checkpoint at this moment (``[ledger seq N · head …]``).

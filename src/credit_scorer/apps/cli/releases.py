@@ -228,7 +228,7 @@ def sign_off_command(
     from credit_scorer.adapters.factory import tracker_for
     from credit_scorer.pipelines.run import release_candidate
     from credit_scorer.records.store import ComplianceStore
-    from credit_scorer.release.workflow import sign_off
+    from credit_scorer.release.signoffs import sign_off
 
     try:
         roles = _people_in_force(store, people, dev_mode)
@@ -388,7 +388,7 @@ def annex_iv_command(
     the cover shows the decision recorded since.
     """
     use_project_zenml_state()
-    from credit_scorer.documents.build import render_all
+    from credit_scorer.documents.build import render_all, write_bundle
     from credit_scorer.documents.inputs import load_provider_facts
     from credit_scorer.pipelines.run import annex_iv_inputs_for
     from credit_scorer.records.models import decisions_for, iso_utc, utc_now
@@ -406,17 +406,12 @@ def annex_iv_command(
         verdict = "Approved" if first.approved else "Rejected"
         status = f"{verdict} by {first.approver} on {first.timestamp} ({first.approval_id}, {first.decision_mode})"
     inputs = draft.model_copy(update={"approval_status": status})
-    html, pdf, card, sbom, missing, generated_at = render_all(inputs)
-    folder = out or Path(f"annex_iv_{inputs.release_id}")
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "annex_iv.html").write_text(html, encoding="utf-8")
-    (folder / "annex_iv.pdf").write_bytes(pdf)
-    (folder / "model_card.md").write_text(card, encoding="utf-8")
-    (folder / "sbom.cdx.json").write_bytes(sbom)
-
+    bundle = render_all(inputs)
+    pdf_path = write_bundle(bundle, out or Path(f"annex_iv_{inputs.release_id}"))
+    missing = bundle.missing_facts
     console.print(
-        f"Annex IV of {inputs.release_id} regenerated at {generated_at}: {folder / 'annex_iv.pdf'} "
-        f"(sha256 {hashlib.sha256(pdf).hexdigest()}); {len(missing)} provider facts to be completed"
+        f"Annex IV of {inputs.release_id} regenerated at {bundle.generated_at}: {pdf_path} "
+        f"(sha256 {hashlib.sha256(bundle.pdf).hexdigest()}); {len(missing)} provider facts to be completed"
         + (f": {', '.join(missing)}" if missing else ""),
         soft_wrap=True,
     )

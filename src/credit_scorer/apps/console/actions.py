@@ -30,7 +30,8 @@ from credit_scorer.records.store import ComplianceStore
 from credit_scorer.release import gate
 from credit_scorer.release.decisions import prepare_decision
 from credit_scorer.release.settings import ReleaseSettings
-from credit_scorer.release.workflow import ReleaseRefused, ensure_undecided, sign_off
+from credit_scorer.release.signoffs import sign_off
+from credit_scorer.release.workflow import ReleaseRefused, ensure_undecided
 
 
 class ConsoleRefused(ReleaseRefused):
