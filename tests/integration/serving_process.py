@@ -11,7 +11,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from credit_scorer.adapters.local_deployer import free_port
+from credit_scorer.adapters.local_processes import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 TABLE = REPO / "conf" / "reason_codes.yaml"

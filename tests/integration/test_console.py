@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from credit_scorer.adapters.local_deployer import free_port
+from credit_scorer.adapters.local_processes import free_port
 from credit_scorer.apps.console.users import add_user
 from credit_scorer.records.people import load_people
 

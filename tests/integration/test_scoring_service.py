@@ -27,7 +27,7 @@ import pytest
 import yaml
 from fastapi import FastAPI
 
-from credit_scorer.adapters.local_deployer import free_port
+from credit_scorer.adapters.local_processes import free_port
 from credit_scorer.core.errors import ConfigError
 from credit_scorer.domain.model import TrainedModel, model_matrix
 from credit_scorer.serving.app import create_app

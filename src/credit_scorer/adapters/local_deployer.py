@@ -21,8 +21,6 @@ import fcntl
 import json
 import logging
 import os
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -44,6 +42,16 @@ from credit_scorer.adapters.endpoint import (
     model_mismatch,
     now_utc,
 )
+from credit_scorer.adapters.local_processes import (
+    HOST,
+    SERVING_MODULE,
+    STARTED,
+    free_port,
+    kill,
+    port_is_free,
+    serving_process_alive,
+    terminate,
+)
 from credit_scorer.core.faults import crash_point
 from credit_scorer.core.ports import Activation, Deployment, DeploymentError, DeploymentStatus
 from credit_scorer.core.settings import current_settings, environ
@@ -55,14 +63,10 @@ from credit_scorer.serving.reasons import reason_table_path
 
 logger = logging.getLogger(__name__)
 
-SERVING_MODULE = "credit_scorer.serving"
-HOST = "127.0.0.1"
 LOG_TAIL_LINES = 20
 _PORT_IN_USE = "address already in use"
 _ATTEMPTS_ON_FREE_PORT = 3
 
-# Servers started by this process, kept so they are reaped (no zombies, no ResourceWarning).
-_STARTED: dict[int, subprocess.Popen[bytes]] = {}
 # The stdin pipes of servers waiting for activation, by release: they close when this process dies.
 _PIPES: dict[str, IO[bytes]] = {}
 
@@ -127,7 +131,7 @@ class LocalDeployer:
         with self._lock(release_id):
             existing = self._read_state(release_id)
             if existing is not None:
-                if _serving_process_alive(existing.pid, release_id):
+                if serving_process_alive(existing.pid, release_id):
                     same = existing.model_sha256 == model_sha256 and port in (None, existing.port)
                     if same and existing.active and health_ok(existing.url):
                         return existing  # already serving exactly this: deploying again is a no-op
@@ -158,7 +162,7 @@ class LocalDeployer:
             if deployment is None:
                 return False
             stopped = False
-            if _serving_process_alive(deployment.pid, release_id):
+            if serving_process_alive(deployment.pid, release_id):
                 stopped = terminate(deployment.pid, self.stop_timeout)
                 if not stopped:
                     raise DeploymentError(
@@ -191,7 +195,7 @@ class LocalDeployer:
         """
         if self.store is None or not self.decision_log_root.is_dir():
             return []
-        running = {d.release_id for d in self._deployments() if _serving_process_alive(d.pid, d.release_id)}
+        running = {d.release_id for d in self._deployments() if serving_process_alive(d.pid, d.release_id)}
         found = ledger.entries(self.store)
         ledgered = {e.path for e in found if e.kind == "decision_log_segment"}
         prefix = f"{self._registry_folder}/"
@@ -249,7 +253,7 @@ class LocalDeployer:
         deadline = time.monotonic() + timeout
         last = "it never reported active"
         while time.monotonic() < deadline:
-            if not _serving_process_alive(deployment.pid, release_id):
+            if not serving_process_alive(deployment.pid, release_id):
                 raise DeploymentError(
                     f"the endpoint of {release_id} (pid {deployment.pid}) exited before it became active; "
                     f"see {self.log_path(release_id)}"
@@ -274,7 +278,7 @@ class LocalDeployer:
         statuses = []
         for deployment in self._deployments():
             health: dict[str, object] = {}
-            if _serving_process_alive(deployment.pid, deployment.release_id):
+            if serving_process_alive(deployment.pid, deployment.release_id):
                 with contextlib.suppress(OSError, ValueError):
                     health = http_json("GET", f"{deployment.url}/health", timeout=2.0)
             alive = health.get("status") == "ok"
@@ -406,7 +410,7 @@ class LocalDeployer:
                 raise DeploymentError(
                     f"cannot start the scoring server with {self.python}: {exc}; check the Python interpreter"
                 ) from None
-        _STARTED[process.pid] = process
+        STARTED[process.pid] = process
         if process.stdin is not None:
             _PIPES[release_id] = process.stdin
         crash_point("deploy-server-spawned")
@@ -430,7 +434,7 @@ class LocalDeployer:
                 deployment = deployment.model_copy(update={"active": True})
                 self._write_state(deployment)
         except BaseException:
-            _kill(process, self.stop_timeout)
+            kill(process, self.stop_timeout)
             _PIPES.pop(release_id, None)
             with contextlib.suppress(OSError, ledger.LedgerError):
                 self._remove_state(release_id)
@@ -487,24 +491,6 @@ class LocalDeployer:
 # ---------------------------------------------------------------------------
 # Module helpers
 # ---------------------------------------------------------------------------
-def port_is_free(port: int, host: str = HOST) -> bool:
-    """True when ``host:port`` can be bound for listening (as uvicorn will, with SO_REUSEADDR)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
-def free_port(host: str = HOST) -> int:
-    """A TCP port on ``host`` that is free right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
 def _read_error(exc: urllib.error.HTTPError) -> str:
     try:
         return exc.read().decode(errors="replace")[:500]
@@ -590,72 +576,3 @@ def write_atomic(path: Path, payload: bytes) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
-
-
-# ---------------------------------------------------------------------------
-# Processes
-# ---------------------------------------------------------------------------
-def _cmdline(pid: int) -> list[str] | None:
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return None
-    return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
-
-
-def _serving_process_alive(pid: int, release_id: str) -> bool:
-    """True when ``pid`` is running and is the scoring server of ``release_id`` (not a reused pid)."""
-    if pid <= 0 or not _running(pid):
-        return False
-    argv = _cmdline(pid)
-    return argv is not None and SERVING_MODULE in argv and release_id in argv
-
-
-def terminate(pid: int, timeout: float = 5.0) -> bool:
-    """SIGTERM ``pid``, SIGKILL it after ``timeout`` seconds; True once it has exited."""
-    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            return True
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            if not _running(pid):
-                return True
-            time.sleep(0.05)
-    return not _running(pid)
-
-
-def _running(pid: int) -> bool:
-    """True when ``pid`` exists and is not a zombie (reaping it if it is our exited child)."""
-    child = _STARTED.get(pid)
-    if child is not None:
-        if child.poll() is None:
-            return True
-        del _STARTED[pid]
-        return False
-    with contextlib.suppress(ChildProcessError, OSError):
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
-            return False
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    state = stat.rsplit(")", 1)[-1].split()[0] if ")" in stat else "?"
-    return state not in {"Z", "X"}
-
-
-def _kill(process: subprocess.Popen[bytes], timeout: float) -> None:
-    """Stop a server we started and reap it."""
-    try:
-        if process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5.0)
-    finally:
-        if process.returncode is not None:
-            _STARTED.pop(process.pid, None)

@@ -113,7 +113,7 @@ def console_command(
     use_project_zenml_state()
     import uvicorn
 
-    from credit_scorer.adapters.local_deployer import port_is_free
+    from credit_scorer.adapters.local_processes import port_is_free
     from credit_scorer.apps.console.app import ConsoleSettings, create_console
     from credit_scorer.apps.console.users import load_credentials, users_file
     from credit_scorer.pipelines.zenml_state import ensure_zenml_store
