@@ -109,7 +109,7 @@ def _prepare(store: ComplianceStore, built: Built) -> None:
     tracker = LocalTicketTracker(store)
     c = built.candidate
     tracker.open_ticket(c.release_id, c.run_id, f"Release {c.release_id}", "crash test")
-    signoffs.sign_off(store, tracker, people, c.submitter, c.run_id, c.release_id, "Quinn Tester", "ok", "cli", False)
+    signoffs.sign_off(store, tracker, people, c, "Quinn Tester", "ok", source="cli", dev_mode=False)
 
 
 def _driver(args: list[str], crash_at: str | None) -> subprocess.CompletedProcess[str]:

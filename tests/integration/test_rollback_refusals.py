@@ -101,9 +101,7 @@ def _release(
     """Open the ticket, sign off as the tester, approve on the CLI as the approver, and deploy."""
     candidate = built.candidate
     tracker.open_ticket(candidate.release_id, candidate.run_id, f"Release {candidate.release_id}", "test release")
-    signoffs.sign_off(
-        store, tracker, people, SUBMITTER, candidate.run_id, candidate.release_id, TESTER, "Annex IV ok", "cli", False
-    )
+    signoffs.sign_off(store, tracker, people, candidate, TESTER, "Annex IV ok", source="cli", dev_mode=False)
     decision = approved_decision(store, candidate)
     waivers = gate.validate_decision(decision, candidate.checks, people, SUBMITTER, dev_mode=False)
     record, deployment = workflow.deploy_release(
@@ -398,13 +396,11 @@ def test_a_second_decision_on_a_release_is_refused(shared: Released) -> None:
             shared.store,
             shared.tracker,
             shared.people,
-            SUBMITTER,
-            shared.a.candidate.run_id,
-            release_id,
+            shared.a.candidate,
             TESTER,
             "late",
-            "cli",
-            False,
+            source="cli",
+            dev_mode=False,
         )
     before.check()
 

@@ -32,8 +32,8 @@ def prepare_decision(
     """
     ensure_undecided(store, candidate.release_id)
     signoff = signoff_from_tracker(
-        store, tracker, roles.people, candidate.submitter, candidate.run_id, candidate.release_id, dev_mode,
-        roles.version, roles.source,
+        store, tracker, roles.people, candidate,
+        dev_mode=dev_mode, people_version=roles.version, people_source=roles.source,
     )  # fmt: skip
     decision = make_decision(request, mode, iso_utc(utc_now()), signoff)
     validate_decision(decision, candidate.checks, roles.people, candidate.submitter, dev_mode)

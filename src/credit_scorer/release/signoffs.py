@@ -39,25 +39,25 @@ def sign_off(
     store: ComplianceStore,
     tracker: TicketTracker,
     people: People,
-    candidate_submitter: str,
-    run_id: str,
-    release_id: str,
+    candidate: ReleaseCandidate,
     tester: str,
     note: str,
+    *,
     source: SignoffSource,
     dev_mode: bool,
     people_version: int | None = None,
     people_source: str | None = None,
 ) -> records.SignoffRecord:
     """Record the tester's "Tester ✓" after checking their role and that they did not submit."""
+    release_id = candidate.release_id
     problems = [p for p in [role_violation(people, tester, "tester")] if p]
-    if tester == candidate_submitter:
+    if tester == candidate.submitter:
         problems.append(f"SoD-2 submitter, tester and approver must be three different people: {tester!r} submitted")
     if any(r.approved is not None for r in records.decisions_for(store, release_id)):
         raise AlreadyDecided(f"{release_id} already has a decision; a sign-off now would come after it")
     enforce(problems, dev_mode or people.policy.dev_mode)
     record = records.write_signoff(
-        store, run_id, release_id, tester, note, source, utc_now(), people_version, people_source
+        store, candidate.run_id, release_id, tester, note, source, utc_now(), people_version, people_source
     )
     comment_with_checkpoint(store, tracker, release_id, tester, "signoff", f"Tester ✓ {note}".strip())
     return record
@@ -67,19 +67,18 @@ def signoff_from_tracker(
     store: ComplianceStore,
     tracker: TicketTracker,
     people: People,
-    candidate_submitter: str,
-    run_id: str,
-    release_id: str,
+    candidate: ReleaseCandidate,
+    *,
     dev_mode: bool,
     people_version: int | None = None,
     people_source: str | None = None,
 ) -> TesterSignoff | None:
     """An earlier sign-off, else a "Tester ✓" typed in the ticket (Jira) by a tester, recorded now (source ``jira``)."""
-    existing = latest_signoff(store, release_id)
+    existing = latest_signoff(store, candidate.release_id)
     if existing is not None:
         return existing
     try:
-        found = typed_signoffs(tracker.get(release_id), people.holders("tester"))
+        found = typed_signoffs(tracker.get(candidate.release_id), people.holders("tester"))
     except (StoreError, OSError) as exc:
         log.warning("could not read the ticket for a sign-off typed there: %s", exc)
         return None
@@ -87,20 +86,10 @@ def signoff_from_tracker(
         return None
     comment = found[0]
     sign_off(
-        store,
-        tracker,
-        people,
-        candidate_submitter,
-        run_id,
-        release_id,
-        comment.author,
-        comment.body,
-        "jira",
-        dev_mode,
-        people_version,
-        people_source,
-    )
-    return latest_signoff(store, release_id)
+        store, tracker, people, candidate, comment.author, comment.body,
+        source="jira", dev_mode=dev_mode, people_version=people_version, people_source=people_source,
+    )  # fmt: skip
+    return latest_signoff(store, candidate.release_id)
 
 
 def signoff_from_env(
@@ -112,34 +101,18 @@ def signoff_from_env(
     dev_mode: bool,
 ) -> TesterSignoff | None:
     """An earlier sign-off or one typed in Jira, else one from ``TESTER`` (recorded now, source ``env``)."""
+    version, source = candidate.people_version, candidate.people_source
     existing = signoff_from_tracker(
-        store,
-        tracker,
-        people,
-        candidate.submitter,
-        candidate.run_id,
-        candidate.release_id,
-        dev_mode,
-        candidate.people_version,
-        candidate.people_source,
+        store, tracker, people, candidate, dev_mode=dev_mode, people_version=version, people_source=source
     )
     if existing is not None:
         return existing
     tester = env.get(ENV_TESTER, "").strip()
     if not tester:
         return None
+    note = env.get(ENV_TESTER_NOTE, "signed off via the TESTER variable")
     sign_off(
-        store,
-        tracker,
-        people,
-        candidate.submitter,
-        candidate.run_id,
-        candidate.release_id,
-        tester,
-        env.get(ENV_TESTER_NOTE, "signed off via the TESTER variable"),
-        "env",
-        dev_mode,
-        candidate.people_version,
-        candidate.people_source,
-    )
+        store, tracker, people, candidate, tester, note,
+        source="env", dev_mode=dev_mode, people_version=version, people_source=source,
+    )  # fmt: skip
     return latest_signoff(store, candidate.release_id)

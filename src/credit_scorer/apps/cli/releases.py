@@ -238,15 +238,13 @@ def sign_off_command(
             compliance,
             tracker_for(compliance),
             roles.people,
-            candidate.submitter,
-            candidate.run_id,
-            candidate.release_id,
+            candidate,
             actor,
             note,
-            "cli",
-            dev_mode,
-            roles.version,
-            roles.source,
+            source="cli",
+            dev_mode=dev_mode,
+            people_version=roles.version,
+            people_source=roles.source,
         )
     except (CreditScorerError, KeyError) as exc:
         raise _refused(exc) from None

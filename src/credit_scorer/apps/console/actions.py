@@ -103,8 +103,8 @@ def console_sign_off(
         raise _as_the_run_sees_it(run_id, exc) from None
     roles = people_in_force_of(store, people)
     return sign_off(
-        store, tracker, people, candidate.submitter, run_id, release_id, tester, note, "console", dev_mode,
-        roles.version, roles.source,
+        store, tracker, people, candidate, tester, note,
+        source="console", dev_mode=dev_mode, people_version=roles.version, people_source=roles.source,
     )  # fmt: skip
 
 
