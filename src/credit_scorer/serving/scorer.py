@@ -10,7 +10,7 @@ from __future__ import annotations
 import hmac
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import orjson
@@ -19,6 +19,7 @@ from credit_scorer.domain.contract import error
 from credit_scorer.serving.activation import ActivationGate
 from credit_scorer.serving.decision_log import Batch, DecisionLog, LogUnavailable
 from credit_scorer.serving.fast_predict import SingleRowPredictor
+from credit_scorer.serving.model_file import LoadedModel
 from credit_scorer.serving.reasons import ReasonCoder
 from credit_scorer.serving.requests import (
     APPROVE,
@@ -32,9 +33,6 @@ from credit_scorer.serving.requests import (
     parse_body,
     request_id_of,
 )
-
-if TYPE_CHECKING:
-    from credit_scorer.serving.app import LoadedModel
 
 CONTRIB_THREADS = 2  # TreeSHAP of a batch's declines, across both cores
 
