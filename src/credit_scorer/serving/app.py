@@ -115,16 +115,7 @@ def create_app(
         loaded, coder, decision_log, release_id, api_tokens=api_tokens, gate=gate, max_batch_rows=max_batch_rows
     )
 
-    app = FastAPI(
-        title="credit-scorer scoring service",
-        version=release_id,
-        description=(
-            f"Release {release_id}, model sha256 {loaded.sha256}. Probability of default and approve/decline at "
-            f"the release's decision threshold ({scorer.threshold:.4f}); declines carry up to four reason codes."
-        ),
-        docs_url=None,
-        redoc_url=None,
-    )
+    app = _fastapi(release_id, loaded.sha256, scorer.threshold)
     app.state.loaded_model = loaded
     app.state.release_id = release_id
     app.state.decision_log = decision_log
@@ -169,6 +160,19 @@ def create_app(
         FastPredictPath, handlers={"/predict": scorer.predict_single, "/predict/batch": scorer.predict_many}
     )
     return app
+
+
+def _fastapi(release_id: str, model_sha256: str, threshold: float) -> FastAPI:
+    return FastAPI(
+        title="credit-scorer scoring service",
+        version=release_id,
+        description=(
+            f"Release {release_id}, model sha256 {model_sha256}. Probability of default and approve/decline at "
+            f"the release's decision threshold ({threshold:.4f}); declines carry up to four reason codes."
+        ),
+        docs_url=None,
+        redoc_url=None,
+    )
 
 
 def _json(payload: object, status: int = 200) -> Response:
