@@ -260,10 +260,8 @@ def approve(
     run_id: Annotated[str, typer.Argument(help="Run ID (or unique prefix) waiting at the release gate.")],
     actor: AsOption,
     rationale: Annotated[str, typer.Option("--rationale", help="Why (required, recorded verbatim).")],
-    approve_release: Annotated[
-        bool | None,
-        typer.Option("--approve/--reject", help="Approve or reject the release.", show_default=False),
-    ] = None,
+    approve_flag: Annotated[bool, typer.Option("--approve", help="Approve the release (not with --reject).")] = False,
+    reject_flag: Annotated[bool, typer.Option("--reject", help="Reject the release (not with --approve).")] = False,
     override: Annotated[
         bool, typer.Option("--override", help="Approve although a threshold check failed (needs a reason).")
     ] = False,
@@ -276,8 +274,12 @@ def approve(
     dev_mode: DevModeOption = False,
 ) -> None:
     """Record a decision for a paused run, resolve its ZenML wait condition and resume it (deploy or stop)."""
-    if approve_release is None:
-        raise _fail("say --approve or --reject", 2)
+    if approve_flag == reject_flag:
+        both = "not both: a decision cannot be undone" if approve_flag else "say which"
+        raise _fail(f"give exactly one of --approve or --reject ({both}); nothing was recorded", 2)
+    if override and reject_flag:
+        raise _fail("--override goes with --approve (it approves over a failed check); nothing was recorded", 2)
+    approve_release = approve_flag
     use_project_zenml_state()
     from credit_scorer.adapters.factory import check_integrations, tracker_for
     from credit_scorer.pipelines.run import NotWaiting, release_candidate, resolve_and_resume
