@@ -406,3 +406,27 @@ def test_sbom_is_deterministic_and_serial_follows_the_model(inputs: AnnexIvInput
 
 def test_python_version_is_recorded(inputs: AnnexIvInputs, pdf_text: str) -> None:
     assert sys.version.split()[0] in pdf_text
+
+
+def test_fairness_that_could_not_be_measured_is_said_plainly(inputs: AnnexIvInputs) -> None:
+    """Issue 16, case 1: the document said "Fairness flags: none" when nothing had been compared."""
+    reason = "SEX: fewer than two groups have at least 100 test rows (compared: male; too small: female n=70)"
+    attributes = [a.model_copy(update={"not_evaluable": reason if a.attribute == "SEX" else None})
+                  for a in inputs.fairness.attributes]  # fmt: skip
+    fair = inputs.fairness.model_copy(update={"attributes": attributes})
+    checks = inputs.checks.model_copy(
+        update={
+            "checks": [
+                c.model_copy(update={"passed": False, "status": "not_evaluable", "reason": reason})
+                if c.name in {"Bias disparity", "Fairness flags"}
+                else c
+                for c in inputs.checks.checks
+            ]
+        }
+    )
+    html = annex_iv.render_html(inputs.model_copy(update={"fairness": fair, "checks": checks})).html
+    assert "Fairness could not be measured, so the fairness checks do not pass:" in html
+    assert html.count("NOT EVALUABLE") == 2
+    assert "failed: Bias disparity (not evaluable), Fairness flags (not evaluable)" in html
+    assert "too small: female n=70" in html
+    assert "NOT EVALUABLE (" in model_card.model_card(inputs.model_copy(update={"fairness": fair, "checks": checks}))

@@ -9,7 +9,7 @@ import pytest
 from credit_scorer.domain.checks import threshold_checks
 from credit_scorer.domain.config import Thresholds
 from credit_scorer.domain.evaluate import ConfusionMatrix, Evaluation
-from credit_scorer.domain.fairness import FAVOURABLE_OUTCOME, FairnessReport
+from credit_scorer.domain.fairness import FAVOURABLE_OUTCOME, AttributeFairness, FairnessReport
 from credit_scorer.domain.risk import RiskAssessment
 
 DEFAULTS = Thresholds()
@@ -34,13 +34,25 @@ def _evaluation(accuracy: float) -> Evaluation:
     )
 
 
+COMPARED_SEX = AttributeFairness(
+    attribute="SEX",
+    groups=[],
+    compared_groups=["male", "female"],
+    insufficient_sample_groups=[],
+    demographic_parity_difference=0.02,
+    demographic_parity_ratio=0.97,
+    equal_opportunity_difference=0.01,
+    equalized_odds_difference=0.02,
+)
+
+
 def _fairness(bias_disparity: float, flags: list[str] | None = None) -> FairnessReport:
     return FairnessReport(
         favourable_outcome=FAVOURABLE_OUTCOME,
         min_group_size=100,
         disparate_impact_min=0.8,
         equal_opportunity_gap_max=0.1,
-        attributes=[],
+        attributes=[COMPARED_SEX],  # both groups large enough: the fairness checks can be evaluated
         bias_disparity=bias_disparity,
         bias_disparity_attribute="SEX",
         fairness_flags=flags or [],

@@ -204,9 +204,11 @@ def check_thresholds(
             findings.append(_finding(sampled, f"thresholds.{key}", "thresholds", "missing"))
             continue
         passed = value >= limit if operator == ">=" else value <= limit
+        detail = record.threshold_values.get(name)
+        if detail is not None and detail.status == "not_evaluable":
+            passed = False  # a value that could not be computed never passes, whatever the number says
         if not passed:
             failed.append(name)
-        detail = record.threshold_values.get(name)
         if detail is None:
             findings.append(_finding(sampled, f"threshold_values.{name}", "thresholds", "missing"))
         else:
@@ -234,7 +236,8 @@ def check_thresholds(
                         sampled,
                         f"threshold_values.{name}.passed",
                         "thresholds",
-                        f"says {_verdict(detail.passed)}, recomputed {value} {operator} {limit}: {_verdict(passed)}",
+                        f"says {_verdict(detail.passed)}, "
+                        f"recomputed {_recomputed(detail.status, value, operator, limit)}: {_verdict(passed)}",
                     )
                 )
         if recorded_pass.get(name) != passed:
@@ -248,6 +251,10 @@ def check_thresholds(
                 )
             )
     return failed, findings
+
+
+def _recomputed(status: str | None, value: float, operator: str, limit: float) -> str:
+    return "not evaluable" if status == "not_evaluable" else f"{value} {operator} {limit}"
 
 
 def _verdict(passed: bool) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from credit_scorer.documents.annex_iv import FACT_DESCRIPTIONS, SYSTEM_NAME, TO_BE_COMPLETED, check_limit, check_value
 from credit_scorer.documents.inputs import AnnexIvInputs
+from credit_scorer.domain.checks import ThresholdCheck
 
 
 def _md_cell(text: str) -> str:
@@ -49,7 +50,7 @@ def model_card(inputs: AnnexIvInputs) -> str:
         "| check | value | limit | result |",
         "|---|---|---|---|",
         *(
-            f"| {c.name} | {check_value(c)} | {c.operator} {check_limit(c)} | {'pass' if c.passed else 'FAIL'} |"
+            f"| {c.name} | {check_value(c)} | {c.operator} {check_limit(c)} | {_md_cell(_verdict_text(c))} |"
             for c in inputs.checks.checks
         ),
         "",
@@ -83,3 +84,7 @@ def model_card(inputs: AnnexIvInputs) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _verdict_text(check: ThresholdCheck) -> str:
+    return f"{check.verdict} ({check.reason})" if check.reason else check.verdict

@@ -8,7 +8,11 @@ below is therefore "approved", and the true label is "repaid":
 - false-positive rate = share of applicants who defaulted that were approved.
 
 Groups with fewer than ``min_group_size`` rows are listed as *insufficient sample*
-and left out of the between-group comparisons, never silently dropped.
+and left out of the between-group comparisons, never silently dropped. An attribute whose
+comparison cannot be made — one group only, fewer than two groups large enough, or fewer than
+two comparable groups with applicants who repaid — is *not evaluable*, with the reason; so is a
+spec with no protected attribute. Nothing compared is never reported as fair (checks.py fails
+the fairness checks closed).
 """
 
 from __future__ import annotations
@@ -52,6 +56,8 @@ class AttributeFairness(BaseModel):
     demographic_parity_ratio: float | None
     equal_opportunity_difference: float | None
     equalized_odds_difference: float | None
+    not_evaluable: str | None = None
+    """Why this attribute's groups could not be compared (None: they were)."""
 
 
 class FairnessReport(BaseModel):
@@ -72,6 +78,13 @@ class FairnessReport(BaseModel):
     def insufficient_sample_groups(self) -> list[str]:
         """``ATTRIBUTE=group`` for every group too small to compare."""
         return [f"{a.attribute}={g}" for a in self.attributes for g in a.insufficient_sample_groups]
+
+    @property
+    def not_evaluable(self) -> list[str]:
+        """Why fairness could not be measured, one reason per attribute (empty: every attribute was compared)."""
+        if not self.attributes:
+            return ["the dataset spec names no protected attribute: there is nothing to compare"]
+        return [a.not_evaluable for a in self.attributes if a.not_evaluable]
 
 
 def group_labels(frame: pd.DataFrame, attribute: ProtectedAttribute) -> pd.Series:
@@ -168,6 +181,7 @@ def assess_attribute(
     with_repaid = [r.group for r in rows if r.sufficient_sample and r.true_positive_rate is not None]
     with_both = [g for g in with_repaid if next(r for r in rows if r.group == g).false_positive_rate is not None]
     return AttributeFairness(
+        not_evaluable=_why_not_evaluable(attribute, rows, compared, with_repaid, min_group_size),
         attribute=attribute,
         groups=rows,
         compared_groups=compared,
@@ -177,6 +191,23 @@ def assess_attribute(
         equal_opportunity_difference=_gap(equal_opportunity_difference, repaid, approved, labels, with_repaid),
         equalized_odds_difference=_gap(equalized_odds_difference, repaid, approved, labels, with_both),
     )
+
+
+def _why_not_evaluable(
+    attribute: str, rows: list[GroupFairness], compared: list[str], with_repaid: list[str], min_group_size: int
+) -> str | None:
+    if len(rows) < 2:
+        only = f"({rows[0].group}, n={rows[0].n})" if rows else "(no rows)"
+        return f"{attribute}: the test split has one group only {only}; there is nothing to compare"
+    if len(compared) < 2:
+        small = ", ".join(f"{r.group} n={r.n}" for r in rows if not r.sufficient_sample)
+        return (
+            f"{attribute}: fewer than two groups have at least {min_group_size} test rows "
+            f"(compared: {', '.join(compared) or 'none'}; too small: {small})"
+        )
+    if len(with_repaid) < 2:
+        return f"{attribute}: fewer than two compared groups have applicants who repaid; equal opportunity is undefined"
+    return None
 
 
 def fairness_flags(attributes: list[AttributeFairness], policy: FairnessPolicy) -> list[str]:

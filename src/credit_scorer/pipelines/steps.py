@@ -198,7 +198,13 @@ def check_thresholds(
     _log_to_run(
         {
             "threshold_checks": {
-                c.name: {"value": c.value, "limit": c.limit, "operator": c.operator, "passed": c.passed}
+                c.name: {
+                    "value": c.value,
+                    "limit": c.limit,
+                    "operator": c.operator,
+                    "passed": c.passed,
+                    "status": c.outcome,
+                }
                 for c in result.checks
             },
             "thresholds": thresholds.model_dump(),

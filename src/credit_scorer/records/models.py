@@ -72,6 +72,10 @@ class CheckDetail(Frozen):
     operator: Literal[">=", "<="]
     limit: float
     passed: bool
+    status: Literal["pass", "fail", "not_evaluable"] | None = None
+    """pass, fail, or not_evaluable (the value could not be computed; never a pass). None in older records."""
+    reason: str | None = None
+    """Why the check is not evaluable."""
 
 
 class EvaluationSummary(Frozen):
@@ -182,7 +186,10 @@ def summarise(
 ) -> tuple[ThresholdChecksRecord, dict[str, CheckDetail], EvaluationSummary, RiskSummary]:
     """The SOP §3 summaries of a run's gate inputs."""
     details: dict[str, CheckDetail] = {
-        c.name: CheckDetail(value=c.value, operator=c.operator, limit=c.limit, passed=c.passed) for c in checks.checks
+        c.name: CheckDetail(
+            value=c.value, operator=c.operator, limit=c.limit, passed=c.passed, status=c.outcome, reason=c.reason
+        )
+        for c in checks.checks
     }
     return (
         ThresholdChecksRecord.model_validate(checks.as_record()),

@@ -154,7 +154,7 @@ def automated_decision(
     if approved and not checks.all_passed:
         refusal = (
             "automated approval refused: threshold checks failed ("
-            + ", ".join(checks.failed)
+            + checks.failed_text
             + "); a human must decide (EU AI Act Art. 14) in a terminal, with credit-scorer approve, "
             "or in the console"
         )
@@ -184,7 +184,7 @@ def validate_decision(
     if decision.approved and not checks.all_passed:
         if not decision.threshold_override:
             raise GateInputError(
-                "threshold checks failed (" + ", ".join(checks.failed) + "): approving needs an explicit override "
+                "threshold checks failed (" + checks.failed_text + "): approving needs an explicit override "
                 "(type OVERRIDE in the terminal, --override with credit-scorer approve, "
                 "or tick the console's override box)"
             )

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from credit_scorer.documents.collect import AnnexIvDocument
@@ -43,11 +44,14 @@ def gate_summary(
     for c in checks.checks:
         table.add_row(
             c.name,
-            f"{c.value:.4f}",
+            "–" if c.outcome == "not_evaluable" else f"{c.value:.4f}",
             f"{c.operator} {c.limit:.4f}",
-            "pass" if c.passed else "[bold red]FAIL[/]",
+            "pass" if c.passed else f"[bold red]{c.verdict}[/]",
         )
     console.print(table)
+    for c in checks.checks:
+        if c.outcome == "not_evaluable":
+            console.print(f"[bold red]{c.name} not evaluable[/]: {escape(c.reason or '')}", soft_wrap=True)
     flags = "; ".join(fairness.fairness_flags) or "none"
     console.print(
         f"fairness: bias disparity {fairness.bias_disparity:.4f} ({fairness.bias_disparity_attribute or '–'}), "

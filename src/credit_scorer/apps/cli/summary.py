@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from credit_scorer.pipelines.run import RunResult
@@ -130,7 +131,13 @@ def checks_table(result: RunResult) -> Table:
     for check in result.checks.checks:
         value = f"{int(check.value)}" if check.name == "Fairness flags" else f"{check.value:.4f}"
         limit = f"{int(check.limit)}" if check.name == "Fairness flags" else f"{check.limit:.4f}"
-        table.add_row(check.name, value, f"{check.operator} {limit}", _verdict(check.passed))
+        if check.outcome == "not_evaluable":
+            table.add_row(check.name, "–", f"{check.operator} {limit}", f"[bold red]{check.verdict}[/]")
+        else:
+            table.add_row(check.name, value, f"{check.operator} {limit}", _verdict(check.passed))
+    reasons = [f"{c.name}: {c.reason}" for c in result.checks.checks if c.outcome == "not_evaluable"]
+    if reasons:
+        table.caption = escape("not evaluable — " + "; ".join(reasons))
     return table
 
 
@@ -158,6 +165,6 @@ def print_run(console: Console, result: RunResult) -> None:
     verdict = (
         "[bold green]all four threshold checks passed[/]"
         if result.checks.all_passed
-        else f"[bold red]threshold checks failed: {', '.join(result.checks.failed)}[/]"
+        else f"[bold red]threshold checks failed: {escape(result.checks.failed_text)}[/]"
     )
     console.print(f"run id [bold]{result.run_id}[/] ({result.status}): {verdict}", soft_wrap=True)
