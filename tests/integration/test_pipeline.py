@@ -219,3 +219,22 @@ def test_cli_trains_on_another_csv_from_its_spec_alone(tmp_path: Path, monkeypat
     assert "other-lender" in result.output
     assert "gender" in result.output and "age" in result.output
     assert "Model Approval Thresholds" in result.output
+
+
+def test_cli_run_on_thirty_rows_stops_before_anything_is_recorded(tmp_path: Path, monkeypatch) -> None:
+    """Issue 16, case 2: 30 rows trained, "evaluated" on 6 and produced an Annex IV and records."""
+    frame = pd.read_csv(io.BytesIO(read_data_bytes("package:data/default_of_credit_card_clients.csv.gz"))).head(30)
+    csv = tmp_path / "tiny.csv"
+    frame.to_csv(csv, index=False)
+    spec = yaml.safe_load(bundled_resource("taiwan_credit.yaml").read_text())
+    spec["source"]["file"] = str(csv)
+    spec["source"].pop("sha256")
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    monkeypatch.chdir(tmp_path)
+    store = tmp_path / "compliance"
+    result = CliRunner().invoke(app, ["run", "--dataset-spec", "tiny.yaml"], env=gate_env(store))
+    assert result.exit_code == 1, result.output
+    assert "step validate_data failed" in result.output
+    assert "too little data to judge a model: 30 rows give a test split of 6 rows" in result.output
+    written = sorted(p.relative_to(store).as_posix() for p in store.rglob("*") if p.is_file()) if store.exists() else []
+    assert not [p for p in written if p.startswith(("releases/", "approvals/", "tickets/", "thresholds/", "models/"))]

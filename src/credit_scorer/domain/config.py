@@ -199,11 +199,19 @@ class FairnessPolicy(Frozen):
     equal_opportunity_gap_max: float = Field(constants.EQUAL_OPPORTUNITY_GAP_MAX, ge=0, le=1)
 
 
+class SamplePolicy(Frozen):
+    """The smallest test split the gate accepts: too little data stops the run before anything is recorded."""
+
+    min_test_rows: int = Field(constants.MIN_TEST_ROWS, ge=1)
+    min_test_per_outcome: int = Field(constants.MIN_TEST_PER_OUTCOME, ge=1)
+
+
 class PolicyConfig(Frozen):
-    """Contents of a thresholds file: gate thresholds and fairness policy."""
+    """Contents of a thresholds file: gate thresholds, fairness policy and the smallest test split."""
 
     thresholds: Thresholds = Thresholds()
     fairness: FairnessPolicy = FairnessPolicy()
+    sample: SamplePolicy = SamplePolicy()
 
 
 class TrainingConfig(Frozen):

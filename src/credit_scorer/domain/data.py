@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import math
 import zlib
 from collections.abc import Callable
 from importlib import resources
@@ -19,7 +20,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from credit_scorer.core.errors import DatasetIntegrityError, DataValidationError
-from credit_scorer.domain.config import PACKAGE_PREFIX, ColumnSpec, DatasetSpec, TrainingConfig
+from credit_scorer.domain.config import PACKAGE_PREFIX, ColumnSpec, DatasetSpec, SamplePolicy, TrainingConfig
 
 if TYPE_CHECKING:
     import pandera.pandas as pa
@@ -299,6 +300,29 @@ def validate_dataset(
 def default_labels(frame: pd.DataFrame, spec: DatasetSpec) -> np.ndarray:
     """1 where the applicant defaulted, else 0."""
     return (frame[spec.target.column] == spec.target.default_value).to_numpy(dtype=np.int8)
+
+
+def check_test_split(frame: pd.DataFrame, spec: DatasetSpec, config: TrainingConfig, sample: SamplePolicy) -> None:
+    """Refuse data whose test split would be too small to measure the gate's checks on (DataValidationError).
+
+    The stratified split puts ``ceil(rows × test_fraction)`` rows in the test split, each outcome in
+    proportion; both the rows and each outcome's count must reach the policy's minimums.
+    """
+    labels = default_labels(frame, spec)
+    rows = len(labels)
+    test_rows = math.ceil(rows * config.test_fraction)
+    defaulters = int(labels.sum())
+    per_outcome = {"defaulted": defaulters, "repaid": rows - defaulters}
+    expected = {outcome: math.floor(count * test_rows / rows) if rows else 0 for outcome, count in per_outcome.items()}
+    short = [f"{outcome} {n}" for outcome, n in expected.items() if n < sample.min_test_per_outcome]
+    if test_rows < sample.min_test_rows or short:
+        raise DataValidationError(
+            f"too little data to judge a model: {rows} rows give a test split of {test_rows} rows "
+            f"(defaulted {expected['defaulted']}, repaid {expected['repaid']}); the policy needs at least "
+            f"{sample.min_test_rows} test rows and {sample.min_test_per_outcome} of each outcome. Supply more rows, or "
+            "lower sample.min_test_rows / sample.min_test_per_outcome in a thresholds file (--thresholds), "
+            "which is recorded as a threshold version; nothing was recorded"
+        )
 
 
 def split_dataset(

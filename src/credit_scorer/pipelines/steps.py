@@ -22,7 +22,14 @@ from credit_scorer.documents import build as annex_inputs
 from credit_scorer.documents.collect import AnnexIvDocument
 from credit_scorer.domain import checks as checks_mod
 from credit_scorer.domain import data, evaluate, fairness, risk, train
-from credit_scorer.domain.config import DatasetSpec, FairnessPolicy, PolicyConfig, Thresholds, TrainingConfig
+from credit_scorer.domain.config import (
+    DatasetSpec,
+    FairnessPolicy,
+    PolicyConfig,
+    SamplePolicy,
+    Thresholds,
+    TrainingConfig,
+)
 from credit_scorer.domain.data import DataQualityReport, DatasetInfo, SplitSizes
 from credit_scorer.domain.evaluate import Evaluation
 from credit_scorer.domain.fairness import FairnessReport
@@ -60,9 +67,9 @@ def load_data(spec: DatasetSpec) -> Annotated[DatasetInfo, "dataset_info"]:
 
 @step(output_materializers={"clean_data": TABLE_MATERIALIZER})
 def validate_data(
-    spec: DatasetSpec, dataset_info: DatasetInfo
+    spec: DatasetSpec, dataset_info: DatasetInfo, training: TrainingConfig, sample: SamplePolicy
 ) -> tuple[Annotated[pd.DataFrame, "clean_data"], Annotated[DataQualityReport, "data_quality"]]:
-    """Validate the same bytes ``load_data`` hashed against the spec (pandera)."""
+    """Validate the same bytes ``load_data`` hashed against the spec (pandera); refuse a too small test split."""
     frame, info = data.load_dataset(spec)
     if info.sha256 != dataset_info.sha256:
         raise DatasetIntegrityError(
@@ -70,6 +77,7 @@ def validate_data(
             f"(sha256 {dataset_info.sha256} at load, {info.sha256} now)"
         )
     clean, quality = data.validate_dataset(frame, spec, source=info.location)
+    data.check_test_split(clean, spec, training, sample)  # before the ticket: too little data records nothing
     _log_to_run(
         {
             "data_quality": {

@@ -88,7 +88,7 @@ def training_pipeline(
     with reporting("load_data"):
         info = steps.load_data(spec)
     with reporting("validate_data"):
-        clean, quality = steps.validate_data(spec, info)
+        clean, quality = steps.validate_data(spec, info, training, policy.sample)
     with reporting("open_release_ticket"):
         release_id, thresholds_version = steps.open_release_ticket(release, info, policy)
     with reporting("split_data"):

@@ -17,7 +17,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from credit_scorer.core.errors import CreditScorerError
-from credit_scorer.domain.config import FairnessPolicy, PolicyConfig, Thresholds
+from credit_scorer.domain.config import FairnessPolicy, PolicyConfig, SamplePolicy, Thresholds
 from credit_scorer.records import ledger
 from credit_scorer.records.layout import THRESHOLDS_DIR
 from credit_scorer.records.models import canonical_json, iso_utc, utc_now
@@ -43,6 +43,7 @@ class ThresholdVersion(BaseModel):
     version: int = Field(ge=1)
     thresholds: Thresholds
     fairness: FairnessPolicy
+    sample: SamplePolicy = SamplePolicy()  # versions written before it existed: the defaults
     set_by: str = Field(min_length=1)
     reason: str = Field(min_length=1)
     set_at: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
@@ -54,7 +55,7 @@ class ThresholdVersion(BaseModel):
 
     def policy(self) -> PolicyConfig:
         """The thresholds and fairness policy of this version."""
-        return PolicyConfig(thresholds=self.thresholds, fairness=self.fairness)
+        return PolicyConfig(thresholds=self.thresholds, fairness=self.fairness, sample=self.sample)
 
     def to_json(self) -> bytes:
         """The bytes written to the store."""
@@ -107,6 +108,7 @@ def _record(
         version=versions[-1].version + 1 if versions else 1,
         thresholds=policy.thresholds,
         fairness=policy.fairness,
+        sample=policy.sample,
         set_by=by,
         reason=reason,
         set_at=iso_utc(at or utc_now()),
