@@ -162,8 +162,8 @@ def test_cli_help_documents_every_option() -> None:
         assert option in result.output
 
 
-def test_cli_trains_on_another_csv_from_its_spec_alone(tmp_path: Path, monkeypatch) -> None:
-    """A different CSV (other column names, other protected attributes) needs only a spec file."""
+def _other_lender(tmp_path: Path) -> None:
+    """other.csv and other.yaml: the bundled data under other column names and protected attributes."""
     frame = pd.read_csv(io.BytesIO(read_data_bytes("package:data/default_of_credit_card_clients.csv.gz")))
     frame = frame.sample(n=8000, random_state=3).reset_index(drop=True)
     renamed = {
@@ -209,8 +209,28 @@ def test_cli_trains_on_another_csv_from_its_spec_alone(tmp_path: Path, monkeypat
         },
     }
     (tmp_path / "other.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+
+
+OTHER_REASONS = {
+    "version": "other-1",
+    "reasons": {
+        "credit_limit": {"code": "R01", "reason": "Amount of credit granted is low"},
+        "status_m1": {"code": "R10", "reason": "Repayment status last month"},
+        "status_m2": {"code": "R11", "reason": "Repayment status the month before"},
+        "bill_m1": {"code": "R20", "reason": "Amount owed on the last statement"},
+        "paid_m1": {"code": "R30", "reason": "Amount repaid last month is low"},
+        "utilisation": {"code": "R40", "reason": "Share of the credit limit in use is high"},
+    },
+}
+
+
+def test_cli_trains_on_another_csv_from_its_spec_alone(tmp_path: Path, monkeypatch) -> None:
+    """A different CSV (other column names, other protected attributes) needs only a spec file (and its reasons)."""
+    _other_lender(tmp_path)
+    (tmp_path / "other_reasons.yaml").write_text(yaml.safe_dump(OTHER_REASONS, sort_keys=False))
     monkeypatch.chdir(tmp_path)
     env = gate_env(tmp_path / "compliance", decision="n", APPROVAL_RATIONALE="trial run on another lender's data")
+    env["CREDIT_SCORER_REASON_CODES"] = str(tmp_path / "other_reasons.yaml")
 
     result = CliRunner().invoke(app, ["run", "--dataset-spec", "other.yaml", "--n-estimators", "100"], env=env)
 
@@ -238,3 +258,19 @@ def test_cli_run_on_thirty_rows_stops_before_anything_is_recorded(tmp_path: Path
     assert "too little data to judge a model: 30 rows give a test split of 6 rows" in result.output
     written = sorted(p.relative_to(store).as_posix() for p in store.rglob("*") if p.is_file()) if store.exists() else []
     assert not [p for p in written if p.startswith(("releases/", "approvals/", "tickets/", "thresholds/", "models/"))]
+
+
+def test_cli_run_refuses_features_without_reason_codes_before_anything_runs(tmp_path: Path, monkeypatch) -> None:
+    """Issue 16, case 3: such a model was approved and recorded, then the scoring service refused to start."""
+    from credit_scorer.pipelines.run import latest_run_id
+
+    _other_lender(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    store = tmp_path / "compliance"
+    before = latest_run_id()
+    result = CliRunner().invoke(app, ["run", "--dataset-spec", "other.yaml"], env=gate_env(store))
+    assert result.exit_code == 2, result.output
+    assert "has no entry for model feature(s)" in result.output.replace("\n", " ")
+    assert "credit_limit" in result.output and "utilisation" in result.output
+    assert latest_run_id() == before  # no pipeline run started
+    assert not (store / "releases").exists() and not (store / "approvals").exists()

@@ -164,6 +164,11 @@ class DatasetSpec(Frozen):
         return cols
 
     @property
+    def model_features(self) -> list[str]:
+        """Features of a model trained on this spec, in order: its inputs, then each derived ratio."""
+        return [*self.model_inputs, *(f.name for f in self.derived_features)]
+
+    @property
     def required_columns(self) -> list[str]:
         """Every column the file must have."""
         cols = [*self.id_columns, *self.columns]

@@ -73,7 +73,7 @@ def train_model(
     """Fit LightGBM on ``train``; early-stop and choose the threshold on ``validation``."""
     inputs = spec.model_inputs
     derived = list(spec.derived_features)
-    names = [*inputs, *(f.name for f in derived)]
+    names = spec.model_features
     x_train = model_matrix(train, inputs, derived)
     x_valid = model_matrix(validation, inputs, derived)
     y_train = default_labels(train, spec)

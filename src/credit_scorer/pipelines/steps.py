@@ -42,6 +42,7 @@ from credit_scorer.records.release_log import read_rows
 from credit_scorer.records.store import ComplianceStore
 from credit_scorer.records.thresholds import note_config_at_run_start
 from credit_scorer.release import gate, signoffs, terminal, workflow
+from credit_scorer.release.preflight import check_reason_codes
 from credit_scorer.release.settings import ReleaseSettings
 from credit_scorer.release.workflow import ReleaseCandidate
 
@@ -345,6 +346,7 @@ def prepare_gate(
     thresholds_version: int,
 ) -> tuple[Annotated[ReleaseCandidate, "release_candidate"], Annotated[str, "gate_channel"]]:
     """Save the gate inputs under releases/<id>/, show the gate summary, choose the decision channel."""
+    check_reason_codes(model.feature_names)  # again, for the model itself: nobody decides on what cannot deploy
     run_id = str(get_step_context().pipeline_run.id)
     candidate = ReleaseCandidate(
         run_id=run_id,

@@ -118,10 +118,12 @@ def run(
     from credit_scorer.domain.config import load_dataset_spec, training_config
     from credit_scorer.domain.risk import load_risk_register
     from credit_scorer.release.inputs import policy_in_force, release_settings_for
+    from credit_scorer.release.preflight import check_reason_codes
 
     try:
         check_integrations(store)  # an integration switched on without its credentials stops here, not mid-run
         spec = load_dataset_spec(dataset_spec)
+        check_reason_codes(spec.model_features)  # declines that could not be explained: refused before anything runs
         policy = policy_in_force(thresholds, store)
         register = load_risk_register(risk_register)
         training = training_config(
