@@ -35,6 +35,14 @@ MIN_GROUP_SIZE: Final = 100
 # ±0.025 (95 %), and with 100 defaulters and 100 repayers the AUC's standard error is at most about 0.04
 # (Hanley & McNeil 1982); below that, the four checks would be measured on noise.
 MIN_TEST_ROWS: Final = 1000
+# Checks the SOP's four cannot see (issue 16): a model must beat the majority-class baseline (balanced accuracy
+# and AUC 0.5) by a margin, and must neither approve nor decline (almost) everyone. On the bundled data the
+# default model scores balanced accuracy 0.65, AUC 0.78 and approves 89 %; one trained on shuffled labels
+# scores 0.50, 0.48 and approves 100 %.
+BALANCED_ACCURACY_MIN: Final = 0.55
+AUC_MIN: Final = 0.60
+APPROVAL_RATE_MIN: Final = 0.10
+APPROVAL_RATE_MAX: Final = 0.97
 MIN_TEST_PER_OUTCOME: Final = 100
 """Groups with fewer test rows are reported as "insufficient sample", not compared."""
 

@@ -51,7 +51,7 @@ def model_card(inputs: AnnexIvInputs) -> str:
         "|---|---|---|---|",
         *(
             f"| {c.name} | {check_value(c)} | {c.operator} {check_limit(c)} | {_md_cell(_verdict_text(c))} |"
-            for c in inputs.checks.checks
+            for c in inputs.checks.all_checks
         ),
         "",
         "## Fairness",

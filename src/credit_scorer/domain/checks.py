@@ -11,12 +11,21 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from credit_scorer.domain.config import Thresholds
+from credit_scorer.domain.config import BaselinePolicy, Thresholds
 from credit_scorer.domain.evaluate import Evaluation
 from credit_scorer.domain.fairness import FairnessReport
 from credit_scorer.domain.risk import RiskAssessment
 
-CheckName = Literal["Accuracy", "Bias disparity", "Risk score", "Fairness flags"]
+CheckName = Literal[
+    "Accuracy",
+    "Bias disparity",
+    "Risk score",
+    "Fairness flags",
+    "Balanced accuracy",
+    "AUC",
+    "Approval rate (lowest)",
+    "Approval rate (highest)",
+]
 CheckStatus = Literal["pass", "fail", "not_evaluable"]
 VERDICTS: dict[str, str] = {"pass": "pass", "fail": "FAIL", "not_evaluable": "NOT EVALUABLE"}
 
@@ -55,34 +64,45 @@ class ThresholdCheck(BaseModel):
 
 
 class ThresholdChecks(BaseModel):
-    """All four checks, with the thresholds they used."""
+    """The four SOP checks and the baseline checks, with the thresholds they used."""
 
     model_config = ConfigDict(frozen=True)
 
     thresholds: Thresholds
     checks: list[ThresholdCheck]
+    """The SOP §2 four (the approval record's ``threshold_checks``)."""
+    baseline: BaselinePolicy | None = None
+    baseline_checks: list[ThresholdCheck] = []
+    """What the four cannot see: beating the majority class, an approval rate inside the band (issue 16)."""
+
+    @property
+    def all_checks(self) -> list[ThresholdCheck]:
+        """Every check the gate applies: the four, then the baseline checks."""
+        return [*self.checks, *self.baseline_checks]
 
     @property
     def all_passed(self) -> bool:
         """True when every check passed."""
-        return all(c.passed for c in self.checks)
+        return all(c.passed for c in self.all_checks)
 
     @property
     def failed(self) -> list[str]:
         """Names of the checks that did not pass (failed or not evaluable)."""
-        return [c.name for c in self.checks if not c.passed]
+        return [c.name for c in self.all_checks if not c.passed]
 
     @property
     def failed_text(self) -> str:
         """The checks that did not pass, e.g. ``Accuracy, Bias disparity (not evaluable)``."""
         return ", ".join(
-            f"{c.name} (not evaluable)" if c.outcome == "not_evaluable" else c.name for c in self.checks if not c.passed
+            f"{c.name} (not evaluable)" if c.outcome == "not_evaluable" else c.name
+            for c in self.all_checks
+            if not c.passed
         )
 
     @property
     def not_evaluable(self) -> list[str]:
         """Names of the checks whose value could not be computed."""
-        return [c.name for c in self.checks if c.outcome == "not_evaluable"]
+        return [c.name for c in self.all_checks if c.outcome == "not_evaluable"]
 
     def as_record(self) -> dict[str, bool]:
         """``{check name: passed}``, the SOP §3 ``threshold_checks`` field."""
@@ -103,12 +123,24 @@ def _check(
 
 
 def threshold_checks(
-    evaluation: Evaluation, fairness: FairnessReport, risk: RiskAssessment, thresholds: Thresholds
+    evaluation: Evaluation,
+    fairness: FairnessReport,
+    risk: RiskAssessment,
+    thresholds: Thresholds,
+    baseline: BaselinePolicy | None = None,
 ) -> ThresholdChecks:
     """Compare a run's results with the Model Approval Thresholds; fairness fails closed when nothing was compared."""
     unmeasured = fairness.not_evaluable
+    floors = baseline or BaselinePolicy()
     return ThresholdChecks(
         thresholds=thresholds,
+        baseline=floors,
+        baseline_checks=[
+            _check("Balanced accuracy", evaluation.balanced_accuracy, ">=", floors.balanced_accuracy_min),
+            _check("AUC", evaluation.auc, ">=", floors.auc_min),
+            _check("Approval rate (lowest)", evaluation.approval_rate, ">=", floors.approval_rate_min),
+            _check("Approval rate (highest)", evaluation.approval_rate, "<=", floors.approval_rate_max),
+        ],
         checks=[
             _check("Accuracy", evaluation.accuracy, ">=", thresholds.accuracy_min),
             _check("Bias disparity", fairness.bias_disparity, "<=", thresholds.bias_disparity_max, unmeasured),

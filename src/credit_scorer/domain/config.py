@@ -211,12 +211,22 @@ class SamplePolicy(Frozen):
     min_test_per_outcome: int = Field(constants.MIN_TEST_PER_OUTCOME, ge=1)
 
 
+class BaselinePolicy(Frozen):
+    """Floors and a band that stop degenerate models: beat the majority class, approve neither everyone nor no one."""
+
+    balanced_accuracy_min: float = Field(constants.BALANCED_ACCURACY_MIN, ge=0, le=1)
+    auc_min: float = Field(constants.AUC_MIN, ge=0, le=1)
+    approval_rate_min: float = Field(constants.APPROVAL_RATE_MIN, ge=0, le=1)
+    approval_rate_max: float = Field(constants.APPROVAL_RATE_MAX, ge=0, le=1)
+
+
 class PolicyConfig(Frozen):
-    """Contents of a thresholds file: gate thresholds, fairness policy and the smallest test split."""
+    """Contents of a thresholds file: gate thresholds, fairness policy, the smallest test split, model baselines."""
 
     thresholds: Thresholds = Thresholds()
     fairness: FairnessPolicy = FairnessPolicy()
     sample: SamplePolicy = SamplePolicy()
+    baseline: BaselinePolicy = BaselinePolicy()
 
 
 class TrainingConfig(Frozen):

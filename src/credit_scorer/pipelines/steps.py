@@ -23,6 +23,7 @@ from credit_scorer.documents.collect import AnnexIvDocument
 from credit_scorer.domain import checks as checks_mod
 from credit_scorer.domain import data, evaluate, fairness, risk, train
 from credit_scorer.domain.config import (
+    BaselinePolicy,
     DatasetSpec,
     FairnessPolicy,
     PolicyConfig,
@@ -201,9 +202,10 @@ def check_thresholds(
     fairness_report: FairnessReport,
     risk_result: RiskAssessment,
     thresholds: Thresholds,
+    baseline: BaselinePolicy,
 ) -> Annotated[checks_mod.ThresholdChecks, "threshold_checks"]:
-    """The four SOP §2 checks (value, limit, pass/fail): the release gate's input."""
-    result = checks_mod.threshold_checks(evaluation, fairness_report, risk_result, thresholds)
+    """The four SOP §2 checks and the baseline checks (value, limit, status): the release gate's input."""
+    result = checks_mod.threshold_checks(evaluation, fairness_report, risk_result, thresholds, baseline)
     _log_to_run(
         {
             "threshold_checks": {
@@ -214,7 +216,7 @@ def check_thresholds(
                     "passed": c.passed,
                     "status": c.outcome,
                 }
-                for c in result.checks
+                for c in result.all_checks
             },
             "thresholds": thresholds.model_dump(),
             "all_checks_passed": result.all_passed,
@@ -382,7 +384,7 @@ def prepare_gate(
         release_id,
         "credit-scorer",
         "note",
-        "Waiting at the release gate: " + "; ".join(c.text for c in threshold_checks.checks),
+        "Waiting at the release gate: " + "; ".join(c.text for c in threshold_checks.all_checks),
     )
     _log_to_run({"gate_channel": channel, "gate_artefacts": artefacts})
     return candidate, channel

@@ -102,7 +102,7 @@ def training_pipeline(
     with reporting("risk_assessment"):
         risk = steps.risk_assessment(evaluation, fairness, quality, model, policy.thresholds, risk_register)
     with reporting("check_thresholds"):
-        checks = steps.check_thresholds(evaluation, fairness, risk, policy.thresholds)
+        checks = steps.check_thresholds(evaluation, fairness, risk, policy.thresholds, policy.baseline)
     with reporting("generate_annex_iv"):
         annex_iv = steps.generate_annex_iv(
             release,
@@ -139,7 +139,7 @@ def training_pipeline(
             metadata={
                 "release_id": gate_inputs.release_id,
                 "submitter": gate_inputs.submitter,
-                "threshold_checks": {c.name: c.passed for c in gate_inputs.checks.checks},
+                "threshold_checks": {c.name: c.passed for c in gate_inputs.checks.all_checks},
             },
         )
     with reporting("approve_deployment"):

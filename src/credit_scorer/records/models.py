@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from credit_scorer.domain.checks import ThresholdChecks
+from credit_scorer.domain.checks import ThresholdCheck, ThresholdChecks
 from credit_scorer.domain.evaluate import Evaluation
 from credit_scorer.domain.fairness import FairnessReport
 from credit_scorer.domain.risk import RiskAssessment
@@ -130,6 +130,8 @@ class ApprovalRecord(Frozen):
     tester_signoff: TesterSignoff | None
     thresholds: dict[str, float]
     threshold_values: dict[str, CheckDetail]
+    baseline_checks: dict[str, CheckDetail] = Field(default_factory=dict)
+    """Checks beyond the SOP's four (beat the majority class, approval-rate band); empty in older records."""
     threshold_override: bool
     override_rationale: str | None = None
     refusal_reason: str | None = None
@@ -181,16 +183,21 @@ def approval_schema() -> dict[str, object]:
     return schema
 
 
+def check_details(checks: list[ThresholdCheck]) -> dict[str, CheckDetail]:
+    """Each check's value, limit, status and reason, as the approval record keeps them."""
+    return {
+        c.name: CheckDetail(
+            value=c.value, operator=c.operator, limit=c.limit, passed=c.passed, status=c.outcome, reason=c.reason
+        )
+        for c in checks
+    }
+
+
 def summarise(
     checks: ThresholdChecks, evaluation: Evaluation, fairness: FairnessReport, risk: RiskAssessment
 ) -> tuple[ThresholdChecksRecord, dict[str, CheckDetail], EvaluationSummary, RiskSummary]:
     """The SOP §3 summaries of a run's gate inputs."""
-    details: dict[str, CheckDetail] = {
-        c.name: CheckDetail(
-            value=c.value, operator=c.operator, limit=c.limit, passed=c.passed, status=c.outcome, reason=c.reason
-        )
-        for c in checks.checks
-    }
+    details = check_details(checks.checks)
     return (
         ThresholdChecksRecord.model_validate(checks.as_record()),
         details,

@@ -17,7 +17,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from credit_scorer.core.errors import CreditScorerError
-from credit_scorer.domain.config import FairnessPolicy, PolicyConfig, SamplePolicy, Thresholds
+from credit_scorer.domain.config import BaselinePolicy, FairnessPolicy, PolicyConfig, SamplePolicy, Thresholds
 from credit_scorer.records import ledger
 from credit_scorer.records.layout import THRESHOLDS_DIR
 from credit_scorer.records.models import canonical_json, iso_utc, utc_now
@@ -43,7 +43,8 @@ class ThresholdVersion(BaseModel):
     version: int = Field(ge=1)
     thresholds: Thresholds
     fairness: FairnessPolicy
-    sample: SamplePolicy = SamplePolicy()  # versions written before it existed: the defaults
+    sample: SamplePolicy = SamplePolicy()  # versions written before these existed: the defaults
+    baseline: BaselinePolicy = BaselinePolicy()
     set_by: str = Field(min_length=1)
     reason: str = Field(min_length=1)
     set_at: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
@@ -55,7 +56,9 @@ class ThresholdVersion(BaseModel):
 
     def policy(self) -> PolicyConfig:
         """The thresholds and fairness policy of this version."""
-        return PolicyConfig(thresholds=self.thresholds, fairness=self.fairness, sample=self.sample)
+        return PolicyConfig(
+            thresholds=self.thresholds, fairness=self.fairness, sample=self.sample, baseline=self.baseline
+        )
 
     def to_json(self) -> bytes:
         """The bytes written to the store."""
@@ -109,6 +112,7 @@ def _record(
         thresholds=policy.thresholds,
         fairness=policy.fairness,
         sample=policy.sample,
+        baseline=policy.baseline,
         set_by=by,
         reason=reason,
         set_at=iso_utc(at or utc_now()),

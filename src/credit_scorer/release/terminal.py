@@ -41,7 +41,7 @@ def gate_summary(
     table = Table(title=f"Release gate {release_id}: Model Approval Thresholds")
     for column in ("check", "value", "limit", "result"):
         table.add_column(column, justify="left" if column in ("check", "result") else "right")
-    for c in checks.checks:
+    for c in checks.all_checks:
         table.add_row(
             c.name,
             "–" if c.outcome == "not_evaluable" else f"{c.value:.4f}",
@@ -49,7 +49,7 @@ def gate_summary(
             "pass" if c.passed else f"[bold red]{c.verdict}[/]",
         )
     console.print(table)
-    for c in checks.checks:
+    for c in checks.all_checks:
         if c.outcome == "not_evaluable":
             console.print(f"[bold red]{c.name} not evaluable[/]: {escape(c.reason or '')}", soft_wrap=True)
     flags = "; ".join(fairness.fairness_flags) or "none"

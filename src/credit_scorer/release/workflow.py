@@ -166,6 +166,7 @@ def _record_fields(
         "tester_signoff": decision.tester_signoff,
         "thresholds": candidate.checks.thresholds.model_dump(),
         "threshold_values": details,
+        "baseline_checks": records.check_details(candidate.checks.baseline_checks),
         "threshold_override": decision.threshold_override,
         "override_rationale": decision.override_rationale,
         "refusal_reason": decision.refusal_reason,

@@ -204,13 +204,13 @@ def pending() -> None:
         table.add_column(column)
     for item in waiting:
         checks = item.candidate.checks
-        passed = sum(c.passed for c in checks.checks)
+        passed = sum(c.passed for c in checks.all_checks)
         table.add_row(
             item.run_id,
             item.candidate.release_id,
             item.created,
             item.candidate.submitter,
-            f"{passed}/{len(checks.checks)} pass",
+            f"{passed}/{len(checks.all_checks)} pass",
             ", ".join(checks.failed) or "–",
         )
     console.print(table)

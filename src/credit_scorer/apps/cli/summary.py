@@ -128,14 +128,14 @@ def checks_table(result: RunResult) -> Table:
     table = Table(title="Model Approval Thresholds (SOP §2)")
     for column in ("check", "value", "limit", "result"):
         table.add_column(column, justify="left" if column in ("check", "result") else "right")
-    for check in result.checks.checks:
+    for check in result.checks.all_checks:
         value = f"{int(check.value)}" if check.name == "Fairness flags" else f"{check.value:.4f}"
         limit = f"{int(check.limit)}" if check.name == "Fairness flags" else f"{check.limit:.4f}"
         if check.outcome == "not_evaluable":
             table.add_row(check.name, "–", f"{check.operator} {limit}", f"[bold red]{check.verdict}[/]")
         else:
             table.add_row(check.name, value, f"{check.operator} {limit}", _verdict(check.passed))
-    reasons = [f"{c.name}: {c.reason}" for c in result.checks.checks if c.outcome == "not_evaluable"]
+    reasons = [f"{c.name}: {c.reason}" for c in result.checks.all_checks if c.outcome == "not_evaluable"]
     if reasons:
         table.caption = escape("not evaluable — " + "; ".join(reasons))
     return table

@@ -240,7 +240,7 @@ def _row(
         created=ticket.created_at if ticket else (first.timestamp if first else ""),
         status=status,
         submitter=first.submitter if first else submitter,
-        checks_passed=f"{sum(c.passed for c in checks.checks)}/{len(checks.checks)}" if checks else "",
+        checks_passed=f"{sum(c.passed for c in checks.all_checks)}/{len(checks.all_checks)}" if checks else "",
         failed_checks=tuple(checks.failed) if checks else (),
         decided_by=first.approver if first else "",
         decided_at=first.timestamp if first else "",
