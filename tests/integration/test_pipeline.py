@@ -68,7 +68,16 @@ def test_run_metadata_holds_every_figure(default_run) -> None:
     assert meta["evaluation"]["auc"] == pytest.approx(default_run.evaluation.auc)
     assert meta["fairness"]["bias_disparity"] == pytest.approx(default_run.fairness.bias_disparity)
     assert meta["risk"]["overall_risk_score"] == pytest.approx(default_run.risk.overall_risk_score)
-    assert set(meta["threshold_checks"]) == {"Accuracy", "Bias disparity", "Risk score", "Fairness flags"}
+    assert set(meta["threshold_checks"]) == {
+        "Accuracy",
+        "Bias disparity",
+        "Risk score",
+        "Fairness flags",
+        "Balanced accuracy",
+        "AUC",
+        "Approval rate (lowest)",
+        "Approval rate (highest)",
+    }
     assert meta["all_checks_passed"] is True
     assert meta["thresholds"]["accuracy_min"] == 0.80
 

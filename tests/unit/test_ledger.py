@@ -156,6 +156,17 @@ def test_any_single_edit_of_any_file_is_detected_and_named(base: Path, data: st.
     assert _named(problems, target), [str(p) for p in problems]
 
 
+def test_a_key_edited_into_an_unknown_algorithm_is_named_not_a_crash(base: Path, tmp_path: Path) -> None:
+    # Found by the property above: byte 35 of a published key PEM changed to "4" turns the
+    # algorithm identifier into one cryptography does not know (UnsupportedAlgorithm, not ValueError).
+    root, store = _copy(base, tmp_path)
+    target = sorted(p for p in _files(base) if p.startswith("ledger/keys/"))[0]
+    content = (root / target).read_bytes()
+    (root / target).write_bytes(content[:35] + b"4" + content[36:])
+    problems = audit_verify(store).problems
+    assert _named(problems, target), [str(p) for p in problems]
+
+
 @settings(max_examples=40, deadline=None)
 @given(data=st.data())
 def test_reordering_ledger_entries_is_detected(base: Path, data: st.DataObject) -> None:

@@ -50,7 +50,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Literal, get_args
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -277,7 +277,8 @@ def parse_public_pem(data: bytes) -> Ed25519PublicKey | None:
     """An Ed25519 public key from canonical PEM bytes, else None."""
     try:
         key = serialization.load_pem_public_key(data)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        # An edited PEM can decode to a key of an unknown algorithm: that is a bad key, not a crash.
         return None
     if not isinstance(key, Ed25519PublicKey) or public_pem(key) != data:
         return None
@@ -336,7 +337,7 @@ def load_or_create_key(path: Path | None = None) -> Ed25519PrivateKey:
         )
     try:
         key = serialization.load_pem_private_key(source.read_bytes(), password=None)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         raise LedgerKeyError(f"ledger signing key {source} is not an unencrypted PEM private key: {exc}") from exc
     if not isinstance(key, Ed25519PrivateKey):
         raise LedgerKeyError(f"ledger signing key {source} is not an Ed25519 key")
