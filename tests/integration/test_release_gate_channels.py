@@ -6,6 +6,7 @@ Runs the real ZenML pipeline on the bundled data and real scoring servers on loo
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -13,8 +14,13 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from credit_scorer.apps.cli.common import EXIT_REJECTED
 from credit_scorer.apps.cli.main import EXIT_WAITING
+from credit_scorer.core.ids import release_key
+from credit_scorer.records.refusals import refusals_for
 from credit_scorer.records.release_log import parse_rows
+from credit_scorer.records.store import ComplianceStore
+from credit_scorer.release.refusals import RECORDED_NOTE
 from tests.integration.conftest import CLI, FAST, SCHEMA, approvals, cli, gate_env, get_json
 
 pytestmark = pytest.mark.integration
@@ -31,8 +37,8 @@ def test_pause_then_sign_off_and_approve_from_another_process(store: Path) -> No
 
     listing = cli(["pending"], env)
     assert listing.returncode == 0
-    run_id = next(line.split()[1] for line in listing.stdout.splitlines() if "pass" in line and "│" in line)
-    assert run_id in paused.stdout
+    run_id = _listed_run(listing.stdout, paused.stdout)
+    assert "paused: approve or console" in listing.stdout
 
     # separation of duties and sign-off rules are enforced before anything is resolved
     wrong_role = cli(["approve", run_id, "--approve", "--rationale", "ok", "--as", "Quinn Tester"], env)
@@ -45,6 +51,18 @@ def test_pause_then_sign_off_and_approve_from_another_process(store: Path) -> No
     assert submitter_signs.returncode == 2
     assert "SoD-2" in submitter_signs.stderr
     assert approvals(store) == []
+    # ... and each refusal is recorded: who, which act, which channel, which rule (issue 16, case 5)
+    release_id = release_key(run_id)
+    refused = refusals_for(ComplianceStore(str(store)), release_id)
+    assert [(r.actor, r.action, r.channel) for r in refused] == [
+        ("Quinn Tester", "approve", "cli"),
+        ("Jane Doe", "approve", "cli"),
+        ("Ada Lovelace", "sign-off", "cli"),
+    ]
+    assert [r.rule for r in refused][:2] == ["SoD-1, SoD-3", "SoD-3"] and "SoD-2" in refused[2].rule
+    assert all(RECORDED_NOTE in p.stderr for p in (wrong_role, no_signoff, submitter_signs))
+    ticket = json.loads((store / "tickets" / f"{release_id}.json").read_text())
+    assert [c["author"] for c in ticket["comments"] if c["kind"] == "refusal"] == [r.actor for r in refused]
 
     signed = cli(["sign-off", run_id, "--as", "Quinn Tester", "--note", "Reviewed Annex IV and metrics"], env)
     assert signed.returncode == 0, signed.stderr
@@ -74,12 +92,16 @@ def test_terminal_approval_over_failed_checks_needs_a_typed_override(store: Path
         CLI, ["run", "--shuffle-labels", "--n-estimators", "20"], env=env, encoding="utf-8", timeout=240
     )
     try:
+        child.expect("Your name")  # the name comes first, and is checked before anything else is asked
+        child.sendline("Quinn Tester")
+        child.expect("is not an approver")
+        child.expect("Your name")
+        while_asking = cli(["pending"], env)  # a run asking at a terminal is waiting at the gate too
+        child.sendline("Jane Doe")
         child.expect(r"Approve this release for deployment\? \[y/n\]: ")
         child.sendline("y")
         child.expect("Rationale")
         child.sendline("Pilot only, capped exposure")
-        child.expect("Your name")
-        child.sendline("Jane Doe")
         child.expect("Type OVERRIDE")
         child.sendline("OVERRIDE")
         child.expect("Why is overriding")
@@ -94,6 +116,41 @@ def test_terminal_approval_over_failed_checks_needs_a_typed_override(store: Path
     assert record["override_rationale"].startswith("Board-approved")
     assert record["threshold_checks"]["Accuracy"] is False
     assert record["deployment_url"]
+    assert "terminal (pid" in while_asking.stdout, while_asking.stdout
+    assert record["run_id"] in while_asking.stdout
+    [refused] = refusals_for(ComplianceStore(str(store)), record["release_id"])
+    assert (refused.actor, refused.action, refused.channel, refused.rule) == (
+        "Quinn Tester", "decide", "interactive", "SoD-1, SoD-2",
+    )  # fmt: skip
+
+
+def test_terminal_without_a_sign_off_pauses_instead_of_asking(store: Path) -> None:
+    import pexpect
+
+    env = {**os.environ, **gate_env(store, decision=None), "COLUMNS": "200"}
+    env.pop("TESTER", None)
+    child = pexpect.spawn(CLI, ["run", *FAST, "--wait-timeout", "1"], env=env, encoding="utf-8", timeout=240)
+    try:
+        child.expect("No tester sign-off yet")
+        child.expect(pexpect.EOF)
+        output = child.before
+    finally:
+        child.close()
+    assert child.exitstatus == EXIT_WAITING, output
+    assert "Your name" not in output and "Approve this release" not in output
+    listing = cli(["pending"], gate_env(store, decision=None))
+    run_id = _listed_run(listing.stdout, output)
+    assert refusals_for(ComplianceStore(str(store)), release_key(run_id)) == []  # nobody was refused: nobody asked
+    ended = cli(["approve", run_id, "--reject", "--rationale", "Test run, not for release", "--as", "Jane Doe"], env)
+    assert ended.returncode == EXIT_REJECTED, ended.stdout + ended.stderr
+    assert run_id not in cli(["pending"], gate_env(store, decision=None)).stdout
+
+
+def _listed_run(listing: str, run_output: str) -> str:
+    """The run id ``pending`` lists for the run whose output is ``run_output``."""
+    ids = {token for line in listing.splitlines() for token in line.split() if len(token) == 36 and "-" in token}
+    [run_id] = [i for i in ids if i in run_output]
+    return run_id
 
 
 # ---------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from credit_scorer.apps.console.sessions import Session
 from credit_scorer.apps.console.views import STATUS_LABELS, ReleaseDetail, ReleaseRow
 from credit_scorer.pipelines.run import GateState, StepProgress
 from credit_scorer.records.models import ApprovalRecord, SignoffRecord
+from credit_scorer.records.refusals import Refusal
 from credit_scorer.release.gate import GateDecision
 
 TEMPLATES = Path(console_app.__file__).parent / "templates"
@@ -186,8 +187,23 @@ def detail(value: str, status: str, waiting: bool) -> ReleaseDetail:
         signoffs=[signoff],
         decisions=[] if waiting else [record],
         gate=gate,
-        steps=[StepProgress(name=value, status=value, seconds=1.0)],
+        steps=[
+            StepProgress(name=value, status=value, seconds=1.0),
+            StepProgress(name=value, status="failed", error=value),
+        ],
         has_annex_iv=True,
+        refusals=[
+            Refusal(
+                release_id=value,
+                run_id=value,
+                actor=value,
+                action="approve",
+                channel=value,
+                rule=value,
+                reason=value,
+                at=value,
+            )
+        ],
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from typing import Any
 from uuid import UUID
 
@@ -21,7 +23,7 @@ from credit_scorer.domain.model import TrainedModel
 from credit_scorer.domain.risk import RiskAssessment, RiskRegister
 from credit_scorer.pipelines.zenml_state import ensure_zenml_store
 from credit_scorer.records.models import ApprovalRecord
-from credit_scorer.release.gate import WAIT_CONDITION, GateDecision
+from credit_scorer.release.gate import TERMINAL_METADATA, WAIT_CONDITION, GateDecision
 from credit_scorer.release.settings import ReleaseSettings
 from credit_scorer.release.workflow import ReleaseCandidate
 
@@ -96,14 +98,19 @@ def load_run_result(run_id: str | UUID) -> RunResult:
     )
 
 
+def _step_error(step_run: Any) -> str | None:
+    """The last line of a failed step's exception, if ZenML recorded it."""
+    info = getattr(step_run, "exception_info", None)
+    message = getattr(info, "message", None) if info else None
+    return str(message) if message else None
+
+
 def _failed_step(run_id: UUID) -> tuple[str | None, str | None]:
     """Name of the failed step of a run and the last line of its exception, if recorded."""
     run = Client().get_pipeline_run(run_id)
     for name, step_run in run.steps.items():
         if step_run.status == ExecutionStatus.FAILED:
-            info = getattr(step_run, "exception_info", None)
-            message = getattr(info, "message", None) if info else None
-            return name, message
+            return name, _step_error(step_run)
     return None, None
 
 
@@ -146,14 +153,20 @@ def recent_runs(limit: int) -> list[tuple[str, str, str]]:
 
 
 class PendingRelease(BaseModel):
-    """A run paused at the release gate."""
+    """A run waiting at the release gate: paused for ``approve``/the console, or asking at a terminal."""
 
     model_config = ConfigDict(frozen=True)
 
     run_id: str
     created: str
     candidate: ReleaseCandidate
-    condition_id: str
+    condition_id: str | None = None  # None: asking at a terminal (``terminal`` says which)
+    terminal: str | None = None  # "pid 1234 on host" of the process asking
+
+    @property
+    def channel(self) -> str:
+        """Where the decision is awaited: ``approve``/console (paused) or a terminal."""
+        return f"terminal ({self.terminal})" if self.terminal else "paused: approve or console"
 
 
 def release_candidate(run_id: str | UUID) -> ReleaseCandidate:
@@ -184,7 +197,46 @@ def pending_releases() -> list[PendingRelease]:
                 condition_id=str(condition.id),
             )
         )
+    return sorted(found + _asking_at_terminals(client), key=lambda p: p.created)
+
+
+def _asking_at_terminals(client: Client) -> list[PendingRelease]:
+    """Running runs whose ``approve_deployment`` step is asking at a terminal whose process is still alive."""
+    found: list[PendingRelease] = []
+    runs = client.list_pipeline_runs(
+        pipeline_name=constants.PIPELINE_NAME, status=ExecutionStatus.RUNNING, sort_by="asc:created", size=100
+    )
+    for item in runs.items:
+        run = client.get_pipeline_run(item.id)
+        asking = run.run_metadata.get(TERMINAL_METADATA)
+        step = run.steps.get("approve_deployment")
+        if not isinstance(asking, dict) or step is None or step.status != ExecutionStatus.RUNNING:
+            continue
+        if not _process_alive(asking):
+            continue
+        found.append(
+            PendingRelease(
+                run_id=str(run.id),
+                created=run.created.strftime("%Y-%m-%d %H:%M:%S"),
+                candidate=release_candidate(run.id),
+                terminal=f"pid {asking.get('pid')} on {asking.get('host')}",
+            )
+        )
     return found
+
+
+def _process_alive(asking: dict[str, Any]) -> bool:
+    """Whether the asking process still runs (on this host we can tell; elsewhere assume so)."""
+    pid = asking.get("pid")
+    if asking.get("host") != socket.gethostname() or not isinstance(pid, int):
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class NotWaiting(Conflict):
@@ -280,6 +332,7 @@ class StepProgress(BaseModel):
     name: str
     status: str
     seconds: float | None = None
+    error: str | None = None  # a failed step's own error message, when ZenML recorded it
 
 
 def run_progress(run_id: str | UUID) -> tuple[str, list[StepProgress]]:
@@ -291,6 +344,7 @@ def run_progress(run_id: str | UUID) -> tuple[str, list[StepProgress]]:
             name=s.name,
             status=str(s.status.value),
             seconds=(s.end_time - s.start_time).total_seconds() if s.start_time and s.end_time else None,
+            error=_step_error(s) if s.status == ExecutionStatus.FAILED else None,
         )
         for s in steps
     ]

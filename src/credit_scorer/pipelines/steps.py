@@ -6,6 +6,8 @@ as Parquet) and the key figures are logged to the pipeline run with ``log_metada
 
 from __future__ import annotations
 
+import os
+import socket
 import sys
 from functools import partial
 from typing import Annotated, Any
@@ -42,7 +44,7 @@ from credit_scorer.records.models import ApprovalRecord, TesterSignoff, iso_utc,
 from credit_scorer.records.release_log import read_rows
 from credit_scorer.records.store import ComplianceStore
 from credit_scorer.records.thresholds import note_config_at_run_start
-from credit_scorer.release import gate, signoffs, terminal, workflow
+from credit_scorer.release import decisions, gate, signoffs, terminal, workflow
 from credit_scorer.release.preflight import check_reason_codes
 from credit_scorer.release.settings import ReleaseSettings
 from credit_scorer.release.workflow import ReleaseCandidate
@@ -365,21 +367,29 @@ def prepare_gate(
         thresholds_version=thresholds_version,
     )
     store, tracker = _store_and_tracker(settings)
-    candidate = _with_roles(candidate, _roles_now(store, settings))
+    roles = _roles_now(store, settings)
+    candidate = _with_roles(candidate, roles)
     artefacts = workflow.save_gate_inputs(store, candidate)
     stdin = sys.__stdin__
     channel = gate.choose_channel(environ(), bool(stdin and stdin.isatty()))
+    signoff = signoffs.latest_signoff(store, release_id)
+    if channel == "interactive" and signoff is None:
+        signoff = signoffs.signoff_from_env(store, tracker, roles.people, candidate, environ(), settings.waives_duties)
+    console = terminal.terminal_console()
     terminal.gate_summary(
-        terminal.terminal_console(),
+        console,
         release_id,
         threshold_checks,
         fairness_report,
         risk_result,
         f"{artefacts} (ZenML run {run_id})",
-        signoffs.latest_signoff(store, release_id),
+        signoff,
         annex_iv=annex_iv,
         store_url=store.url,
     )
+    if channel == "interactive" and signoff is None and gate.signoff_required(roles.people, settings.waives_duties):
+        terminal.pause_for_signoff(console, run_id)  # checked before asking anything: nobody types in vain
+        channel = "wait"
     tracker.add_comment(
         release_id,
         "credit-scorer",
@@ -422,7 +432,10 @@ def approve_deployment(
         gate.automated_decision(environ(), candidate.checks, None, decided_at)  # bad variables: nothing recorded
         decision = gate.automated_decision(environ(), candidate.checks, current_signoff(), decided_at)
     elif gate_channel == "interactive":
-        decision = terminal.prompt_decision(terminal.terminal_console(), candidate.checks, current_signoff)
+        vet = decisions.name_check(store, tracker, roles.people, candidate, current_signoff, dev_mode)
+        asking = {"pid": os.getpid(), "host": socket.gethostname(), "since": iso_utc(utc_now())}
+        log_metadata(metadata={gate.TERMINAL_METADATA: asking}, run_id_name_or_prefix=candidate.run_id)
+        decision = terminal.prompt_decision(terminal.terminal_console(), candidate.checks, current_signoff, vet)
     elif external_decision is not None:
         decision = external_decision
     else:
@@ -432,7 +445,7 @@ def approve_deployment(
         record = workflow.record_rejection(store, tracker, candidate, decision, [], dev_mode)
         _log_to_run({"approval_id": record.approval_id, "approved": False, "decision_mode": decision.decision_mode})
         raise RuntimeError(f"{decision.refusal_reason} (recorded as {record.approval_id})")
-    waivers = gate.validate_decision(decision, candidate.checks, roles.people, settings.submitter, dev_mode)
+    waivers = decisions.validate_recorded(store, tracker, decision, candidate, roles.people, dev_mode)
     if not decision.approved:
         record = workflow.record_rejection(store, tracker, candidate, decision, waivers, dev_mode)
         _log_to_run({"approval_id": record.approval_id, "approved": False, "decision_mode": decision.decision_mode})

@@ -95,11 +95,12 @@ Kind = Literal[
     "intent",
     "outcome",
     "key_rotation",
+    "refusal",  # a refused sign-off or decision (records/refusals.py)
 ]
 KINDS: tuple[str, ...] = get_args(Kind)
 STATE_KINDS: frozenset[str] = frozenset({"ticket", "deployment"})
 ROW_KINDS: frozenset[str] = frozenset({"release", "rollback"})
-EVENT_KINDS: frozenset[str] = frozenset({"intent", "outcome", "key_rotation"})
+EVENT_KINDS: frozenset[str] = frozenset({"intent", "outcome", "key_rotation", "refusal"})
 RECORD_KINDS: frozenset[str] = frozenset(KINDS) - STATE_KINDS - ROW_KINDS - EVENT_KINDS
 
 _OPTIONAL_FIELDS = ("activates",)

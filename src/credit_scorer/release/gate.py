@@ -37,6 +37,8 @@ ENV_TESTER = "TESTER"
 ENV_TESTER_NOTE = "TESTER_NOTE"
 OVERRIDE_WORD = "OVERRIDE"
 WAIT_CONDITION = "release_gate"
+TERMINAL_METADATA = "gate_terminal"
+"""Run metadata of a run asking at a terminal: ``{"pid", "host", "since"}`` (so ``pending`` lists it)."""
 
 
 class GateInputError(CreditScorerError, ValueError):
@@ -162,6 +164,30 @@ def automated_decision(
     return make_decision(request, "automated", decided_at, signoff, refusal)
 
 
+def check_decider(
+    people: People,
+    submitter: str,
+    signoff: TesterSignoff | None,
+    approver: str,
+    approving: bool,
+    dev_mode: bool,
+) -> list[str]:
+    """The identity rules of a decision (SoD-1/2/3) for ``approver``; return waived rules (dev mode) or raise.
+
+    The terminal applies these to the typed name before it asks anything else.
+    """
+    tester = signoff.tester if signoff else None
+    problems = duty_violations(people, submitter, tester, approver)
+    if approving and tester is None and people.policy.require_tester_signoff:  # dev mode waives it below
+        problems.append(f"{RULE_SIGNOFF}: no tester sign-off recorded for this release")
+    return enforce(problems, dev_mode or people.policy.dev_mode)
+
+
+def signoff_required(people: People, dev_mode: bool) -> bool:
+    """Whether an approval must wait for the tester's sign-off (policy, unless dev mode waives it)."""
+    return people.policy.require_tester_signoff and not (dev_mode or people.policy.dev_mode)
+
+
 def validate_decision(
     decision: GateDecision,
     checks: ThresholdChecks,
@@ -176,11 +202,7 @@ def validate_decision(
     """
     if not decision.rationale.strip():
         raise GateInputError("a decision needs a non-empty rationale")
-    tester = decision.tester_signoff.tester if decision.tester_signoff else None
-    problems = duty_violations(people, submitter, tester, decision.approver)
-    if decision.approved and tester is None and people.policy.require_tester_signoff:
-        problems.append(f"{RULE_SIGNOFF}: no tester sign-off recorded for this release")
-    waivers = enforce(problems, dev_mode or people.policy.dev_mode)
+    waivers = check_decider(people, submitter, decision.tester_signoff, decision.approver, decision.approved, dev_mode)
     if decision.approved and not checks.all_passed:
         if not decision.threshold_override:
             raise GateInputError(

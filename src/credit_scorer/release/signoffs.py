@@ -15,6 +15,7 @@ from credit_scorer.records.models import TesterSignoff, utc_now
 from credit_scorer.records.people import People, enforce, role_violation
 from credit_scorer.records.store import ComplianceStore, StoreError
 from credit_scorer.release.gate import ENV_TESTER, ENV_TESTER_NOTE
+from credit_scorer.release.refusals import refusals_recorded
 from credit_scorer.release.workflow import AlreadyDecided, ReleaseCandidate, SignoffSource, comment_with_checkpoint
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,10 @@ def sign_off(
         problems.append(f"SoD-2 submitter, tester and approver must be three different people: {tester!r} submitted")
     if any(r.approved is not None for r in records.decisions_for(store, release_id)):
         raise AlreadyDecided(f"{release_id} already has a decision; a sign-off now would come after it")
-    enforce(problems, dev_mode or people.policy.dev_mode)
+    with refusals_recorded(
+        store, tracker, release_id=release_id, run_id=candidate.run_id, actor=tester, action="sign-off", channel=source
+    ):
+        enforce(problems, dev_mode or people.policy.dev_mode)
     record = records.write_signoff(
         store, candidate.run_id, release_id, tester, note, source, utc_now(), people_version, people_source
     )

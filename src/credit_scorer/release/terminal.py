@@ -18,7 +18,11 @@ from credit_scorer.domain.checks import ThresholdChecks
 from credit_scorer.domain.fairness import FairnessReport
 from credit_scorer.domain.risk import RiskAssessment
 from credit_scorer.records.models import TesterSignoff, iso_utc, utc_now
+from credit_scorer.records.people import RULE_SIGNOFF, IdentityError
 from credit_scorer.release.gate import OVERRIDE_WORD, DecisionRequest, GateDecision, make_decision
+
+NAME_ATTEMPTS = 3
+"""Names the terminal accepts to try before the run stops (each refusal is recorded)."""
 
 
 def terminal_console() -> Console:
@@ -75,6 +79,17 @@ def gate_summary(
         )
 
 
+def pause_for_signoff(console: Console, run_id: str) -> None:
+    """Say why the terminal asks nothing: the tester has not signed off, so the run pauses at the gate."""
+    console.print(
+        f"[bold yellow]No tester sign-off yet[/] ({RULE_SIGNOFF}): the run pauses at the gate instead of asking.\n"
+        f"The tester signs off with `credit-scorer sign-off {run_id} --as NAME` (or in the console); then decide "
+        f"with `credit-scorer approve {run_id} --approve|--reject --rationale TEXT --as NAME` or in the console.",
+        soft_wrap=True,
+        markup=True,
+    )
+
+
 def _ask(console: Console, prompt: str, read: Callable[[], str]) -> str:
     console.print(prompt, end="", markup=False, highlight=False)
     line = read()
@@ -83,23 +98,43 @@ def _ask(console: Console, prompt: str, read: Callable[[], str]) -> str:
     return line.strip()
 
 
+def ask_approver(console: Console, vet: Callable[[str], None], reader: Callable[[], str]) -> str:
+    """The approver's name, accepted by ``vet`` (role, separation of duties) before anything else is asked.
+
+    ``vet`` raises :class:`IdentityError` (and records the refusal); after :data:`NAME_ATTEMPTS` refused
+    names the last refusal ends the prompt.
+    """
+    for attempt in range(1, NAME_ATTEMPTS + 1):
+        approver = ""
+        while not approver:
+            approver = _ask(console, "Your name (approver): ", reader)
+        try:
+            vet(approver)
+        except IdentityError as exc:
+            console.print(f"[bold red]{escape(str(exc))}[/]", soft_wrap=True)
+            if attempt == NAME_ATTEMPTS:
+                raise
+            continue
+        return approver
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 def prompt_decision(
     console: Console,
     checks: ThresholdChecks,
     current_signoff: Callable[[], TesterSignoff | None],
+    vet: Callable[[str], None],
     read: Callable[[], str] | None = None,
 ) -> GateDecision:
-    """Ask the approver at the terminal: y/n, rationale, name (and an override when a check failed)."""
+    """Ask the approver at the terminal: name (checked first), y/n, rationale (and an override when a check failed)."""
     reader = read or sys.__stdin__.readline  # type: ignore[union-attr]
+    approver = ask_approver(console, vet, reader)
     answer = ""
     while answer not in {"y", "n"}:
         answer = _ask(console, "Approve this release for deployment? [y/n]: ", reader).lower()[:1]
     rationale = ""
     while not rationale:
         rationale = _ask(console, "Rationale (required): ", reader)
-    approver = ""
-    while not approver:
-        approver = _ask(console, "Your name (approver): ", reader)
     override, override_rationale = False, None
     if answer == "y" and not checks.all_passed:
         console.print(f"[bold red]Threshold checks failed: {', '.join(checks.failed)}.[/]")

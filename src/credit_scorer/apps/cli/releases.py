@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from credit_scorer.apps.cli.common import (
@@ -191,7 +192,7 @@ def runs(limit: Annotated[int, typer.Option(help="How many recent runs to list."
 
 @app.command()
 def pending() -> None:
-    """List runs paused at the release gate, with their threshold checks and sign-off."""
+    """List runs waiting at the release gate (paused, or asking at a terminal), with their threshold checks."""
     use_project_zenml_state()
     from credit_scorer.pipelines.run import pending_releases
 
@@ -200,8 +201,8 @@ def pending() -> None:
         console.print("no run is waiting at the release gate")
         return
     table = Table(title="waiting at the release gate (oldest first)")
-    for column in ("run id", "release", "since (UTC)", "submitter", "checks", "failed"):
-        table.add_column(column)
+    for column in ("run id", "release", "since (UTC)", "submitter", "checks", "failed", "waiting for"):
+        table.add_column(column, no_wrap=column in {"run id", "release"})  # ids stay whole, to copy
     for item in waiting:
         checks = item.candidate.checks
         passed = sum(c.passed for c in checks.all_checks)
@@ -209,9 +210,10 @@ def pending() -> None:
             item.run_id,
             item.candidate.release_id,
             item.created,
-            item.candidate.submitter,
+            escape(item.candidate.submitter),
             f"{passed}/{len(checks.all_checks)} pass",
             ", ".join(checks.failed) or "–",
+            item.channel,
         )
     console.print(table)
 

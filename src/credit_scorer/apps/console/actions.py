@@ -26,9 +26,11 @@ from credit_scorer.pipelines import run as runs
 from credit_scorer.records.models import SignoffRecord, iso_utc, utc_now
 from credit_scorer.records.people import IdentityError, People, enforce, role_violation
 from credit_scorer.records.people_registry import PeopleInForce, people_for_decision
+from credit_scorer.records.refusals import RefusedAction
 from credit_scorer.records.store import ComplianceStore
 from credit_scorer.release import gate
 from credit_scorer.release.decisions import prepare_decision
+from credit_scorer.release.refusals import refusals_recorded
 from credit_scorer.release.settings import ReleaseSettings
 from credit_scorer.release.signoffs import sign_off
 from credit_scorer.release.workflow import ReleaseRefused, ensure_undecided
@@ -97,10 +99,13 @@ def console_sign_off(
     candidate = runs.release_candidate(run_id)
     run_people, run_waives = roles_of_run(store, run_id)
     problem = role_violation(run_people, tester, "tester")
-    try:
-        enforce([problem] if problem else [], run_waives)
-    except IdentityError as exc:
-        raise _as_the_run_sees_it(run_id, exc) from None
+    with refusals_recorded(
+        store, tracker, release_id=release_id, run_id=run_id, actor=tester, action="sign-off", channel="console"
+    ):
+        try:
+            enforce([problem] if problem else [], run_waives)
+        except IdentityError as exc:
+            raise _as_the_run_sees_it(run_id, exc) from None
     roles = people_in_force_of(store, people)
     return sign_off(
         store, tracker, people, candidate, tester, note,
@@ -118,28 +123,32 @@ def check_decision(
     form: DecisionForm,
     dev_mode: bool,
 ) -> gate.GateDecision:
-    """Build the decision and apply the gate's rules; raises naming the rule, nothing recorded."""
-    violation = role_violation(people, approver, "approver")
-    if violation:
-        raise IdentityError(f"refused: {violation}; only an approver (AI compliance officer) decides")
-    ensure_undecided(store, release_id)
-    candidate = runs.release_candidate(run_id)
-    if form.override and candidate.checks.all_passed:
-        raise gate.GateInputError("every threshold check passed; there is nothing to override")
-    request = gate.DecisionRequest(
-        approve=form.approve,
-        approver=approver,
-        rationale=form.rationale,
-        override=form.override,
-        override_rationale=form.override_rationale,
-    )
-    roles = people_in_force_of(store, people)
-    decision = prepare_decision(store, tracker, roles, candidate, request, "console", dev_mode)
-    run_people, run_waives = roles_of_run(store, run_id)
-    try:  # exactly the check the resumed approve_deployment step makes
-        gate.validate_decision(decision, candidate.checks, run_people, candidate.submitter, run_waives)
-    except IdentityError as exc:
-        raise _as_the_run_sees_it(run_id, exc) from None
+    """Build the decision and apply the gate's rules; raises naming the rule (the refusal is recorded)."""
+    action: RefusedAction = "approve" if form.approve else "reject"
+    with refusals_recorded(
+        store, tracker, release_id=release_id, run_id=run_id, actor=approver, action=action, channel="console"
+    ):
+        violation = role_violation(people, approver, "approver")
+        if violation:
+            raise IdentityError(f"refused: {violation}; only an approver (AI compliance officer) decides")
+        ensure_undecided(store, release_id)
+        candidate = runs.release_candidate(run_id)
+        if form.override and candidate.checks.all_passed:
+            raise gate.GateInputError("every threshold check passed; there is nothing to override")
+        request = gate.DecisionRequest(
+            approve=form.approve,
+            approver=approver,
+            rationale=form.rationale,
+            override=form.override,
+            override_rationale=form.override_rationale,
+        )
+        roles = people_in_force_of(store, people)
+        decision = prepare_decision(store, tracker, roles, candidate, request, "console", dev_mode)
+        run_people, run_waives = roles_of_run(store, run_id)
+        try:  # exactly the check the resumed approve_deployment step makes
+            gate.validate_decision(decision, candidate.checks, run_people, candidate.submitter, run_waives)
+        except IdentityError as exc:
+            raise _as_the_run_sees_it(run_id, exc) from None
     return decision
 
 

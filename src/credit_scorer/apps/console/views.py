@@ -24,6 +24,7 @@ from credit_scorer.domain.risk import RiskAssessment
 from credit_scorer.pipelines import run as runs
 from credit_scorer.records.layout import RELEASES_DIR
 from credit_scorer.records.models import ApprovalRecord, SignoffRecord, decisions_for, read_approvals, signoffs_for
+from credit_scorer.records.refusals import Refusal, refusals_for
 from credit_scorer.records.store import ComplianceStore, StoreError
 from credit_scorer.records.submissions import read_submission
 from credit_scorer.release.workflow import ReleaseCandidate, artefact_dir
@@ -92,6 +93,15 @@ class ReleaseDetail:
     gate: runs.GateState | None
     steps: list[runs.StepProgress] = field(default_factory=list)
     has_annex_iv: bool = False
+    refusals: list[Refusal] = field(default_factory=list)
+
+    @property
+    def failure(self) -> str:
+        """Why the run failed: its failed step and that step's error (empty when none is known)."""
+        failed = [s for s in self.steps if s.status == "failed"]
+        if not failed:
+            return ""
+        return f"step {failed[0].name}: {failed[0].error}" if failed[0].error else f"step {failed[0].name}"
 
     @property
     def waiting(self) -> bool:
@@ -135,6 +145,13 @@ def status_of(
     if run_status == "failed":
         return "failed"
     return "unknown"
+
+
+def _refusals(store: ComplianceStore, release_id: str) -> list[Refusal]:
+    try:
+        return refusals_for(store, release_id)
+    except (StoreError, OSError):  # a damaged ledger: the page still shows the rest; audit verify names it
+        return []
 
 
 def _model(store: ComplianceStore, path: str, cls: type[M]) -> M | None:
@@ -320,6 +337,7 @@ def release_detail(
         ticket=status.ticket,
         signoffs=signoffs_for(store, release_id),
         decisions=status.decisions,
+        refusals=_refusals(store, release_id),
         gate=status.gate,
         steps=status.steps,
         has_annex_iv=store.exists(f"{folder}/annex_iv.pdf"),
