@@ -283,3 +283,37 @@ def test_cli_run_refuses_features_without_reason_codes_before_anything_runs(tmp_
     assert "credit_limit" in result.output and "utilisation" in result.output
     assert latest_run_id() == before  # no pipeline run started
     assert not (store / "releases").exists() and not (store / "approvals").exists()
+
+
+def test_a_model_that_approves_everyone_on_rare_defaults_is_refused_by_the_baseline(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Issue 16, case 2: on data with 7.9 % defaults an approve-everyone model scored accuracy 0.921 and passed."""
+    import json
+
+    frame = pd.read_csv(io.BytesIO(read_data_bytes("package:data/default_of_credit_card_clients.csv.gz")))
+    label = yaml.safe_load(bundled_resource("taiwan_credit.yaml").read_text())["target"]["column"]
+    repaid, defaulted = frame[frame[label] == 0], frame[frame[label] == 1]
+    keep = round(len(repaid) * 0.079 / (1 - 0.079))  # defaults are 7.9 % of what is left
+    rare = pd.concat([repaid, defaulted.sample(n=keep, random_state=0)]).sample(frac=1.0, random_state=0)
+    assert abs(rare[label].mean() - 0.079) < 0.001
+    rare.to_csv(tmp_path / "rare.csv", index=False)
+    spec = yaml.safe_load(bundled_resource("taiwan_credit.yaml").read_text())
+    spec["source"]["file"] = str(tmp_path / "rare.csv")
+    spec["source"].pop("sha256")
+    (tmp_path / "rare.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    monkeypatch.chdir(tmp_path)
+    store = tmp_path / "compliance"
+
+    result = CliRunner().invoke(app, ["run", "--dataset-spec", "rare.yaml", "--shuffle-labels"], env=gate_env(store))
+
+    assert result.exit_code == EXIT_REJECTED, result.output
+    [path] = (store / "approvals").glob("*.json")
+    record = json.loads(path.read_text())
+    assert record["approved"] is False and "automated approval refused" in record["refusal_reason"]
+    accuracy = record["threshold_values"]["Accuracy"]
+    assert accuracy["passed"] is True and accuracy["value"] > 0.9  # the SOP's check alone would let it through
+    baseline = record["baseline_checks"]
+    assert baseline["Approval rate (highest)"]["passed"] is False
+    assert baseline["Balanced accuracy"]["passed"] is False
+    assert not (store / "deployments").exists() or not list((store / "deployments").glob("*.json"))
