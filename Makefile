@@ -57,9 +57,21 @@ DEPLOY_APPROVAL    ?= y
 APPROVER           ?= Jane Doe
 APPROVAL_RATIONALE ?= Demo release: all four Model Approval Thresholds pass; risk accepted.
 
+# The demo tester and approver sign with their own keys: each is enrolled once (console password and a
+# signing key sealed by it; conf/demo-passwords/, copied private), and the automated channel unlocks
+# their keys from the password files, as a CI job would from its secrets.
+DEMO_SECRETS := .credit-scorer/demo-passwords
+slug = $(shell echo "$(1)" | tr 'A-Z ' 'a-z-')
+TESTER_PASSWORD_FILE   ?= $(DEMO_SECRETS)/$(call slug,$(TESTER)).txt
+APPROVER_PASSWORD_FILE ?= $(DEMO_SECRETS)/$(call slug,$(APPROVER)).txt
+
 run: $(STAMP)
+	@install -d -m 700 $(DEMO_SECRETS) && install -m 600 conf/demo-passwords/*.txt $(DEMO_SECRETS)/
+	$(BIN)/credit-scorer users add "$(TESTER)" --role tester --password-file "$(TESTER_PASSWORD_FILE)" --unless-enrolled
+	$(BIN)/credit-scorer users add "$(APPROVER)" --role approver --password-file "$(APPROVER_PASSWORD_FILE)" --unless-enrolled
 	SUBMITTER="$(SUBMITTER)" TESTER="$(TESTER)" DEPLOY_APPROVAL="$(DEPLOY_APPROVAL)" \
 	APPROVER="$(APPROVER)" APPROVAL_RATIONALE="$(APPROVAL_RATIONALE)" \
+	TESTER_PASSWORD_FILE="$(TESTER_PASSWORD_FILE)" APPROVER_PASSWORD_FILE="$(APPROVER_PASSWORD_FILE)" \
 	$(BIN)/credit-scorer run
 
 test: $(STAMP)

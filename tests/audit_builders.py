@@ -9,6 +9,7 @@ up (valid values, consistent with the thresholds unless a test says otherwise).
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -16,11 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from credit_scorer.core.settings import TRUST_ENV
 from credit_scorer.domain.config import Thresholds
+from credit_scorer.records import identities
 from credit_scorer.records import models as records
 from credit_scorer.records.release_log import ReleaseLogRow, append_row
+from credit_scorer.records.signatures import key_id_of
 from credit_scorer.records.store import ComplianceStore
 from credit_scorer.release import workflow
 
@@ -36,6 +40,21 @@ CHECKS = (
     ("Risk score", "risk_score_max", "<="),
     ("Fairness flags", "fairness_flags_max", "<="),
 )
+
+
+KEYS = {name: Ed25519PrivateKey.generate() for name in (TESTER, APPROVER, "Sam Compliance")}
+"""The personal signing keys of the people who sign in these stores (enrolled in each store on first use)."""
+
+
+def signer(store: ComplianceStore, name: str) -> identities.Signer | None:
+    """``name``'s key, enrolled in ``store`` (once); None for people without one here."""
+    if name not in KEYS:
+        return None
+    public = KEYS[name].public_key()
+    held = identities.active_key(identities.current_keys(store), name)
+    if held is None or held.key_id != key_id_of(public):
+        identities.enrol_key(store, name, public, by="audit builder")
+    return identities.Signer(name, KEYS[name])
 
 
 def model_bytes(n: int) -> bytes:
@@ -149,7 +168,9 @@ def release(
     release_id = f"AI-REL-{n:08x}"
     run_id = f"{n:08x}-0000-4000-8000-000000000000"
     signed = decided + (timedelta(minutes=5) if signoff_after else -timedelta(minutes=30))
-    signoff = records.write_signoff(store, run_id, release_id, TESTER, "Annex IV and metrics reviewed", "cli", signed)
+    signoff = records.write_signoff(
+        store, run_id, release_id, TESTER, "Annex IV and metrics reviewed", "cli", signed, person=signer(store, TESTER)
+    )
     if deploy:
         path, digest = workflow.store_model(store, model_bytes(n))
     else:  # an undeployed model is never stored
@@ -166,6 +187,10 @@ def release(
         deployment_url=f"http://127.0.0.1:{8000 + n % 1000}" if deploy else None,
         **field_overrides,
     )
+    person = signer(store, str(fields["approver"]))
+    if person is not None and "signature" not in field_overrides:  # the approver signs what they decided
+        draft = json.loads(records.ApprovalRecord.model_validate({**fields, "approval_id": "draft"}).to_json())
+        fields["signature"] = person(records.decision_hash(draft)).model_dump()
     record = records.write_approval(store, fields, decided)
     if deploy and record.approved:
         append_row(

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 _ZENML_DIR = Path(tempfile.mkdtemp(prefix="credit-scorer-zenml-"))
 
@@ -75,3 +76,40 @@ def ledger_trust_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path
     with pytest.MonkeyPatch.context() as env:
         env.setenv(TRUST_ENV, str(trust))
         yield trust
+
+
+DEMO_PASSWORD = "demo password, tests only"
+PASSWORD_FILES: dict[str, Path] = {}
+"""Each demo person's password file (mode 0600), filled by the ``signing_identities`` fixture."""
+
+
+def password_file(name: str) -> Path:
+    """The password file of a demo person (conf/people.yaml), for --password-file and *_PASSWORD_FILE."""
+    return PASSWORD_FILES[name]
+
+
+def signed_as(name: str) -> list[str]:
+    """CLI arguments that act as ``name`` and sign with their key: ``--as NAME --password-file FILE``."""
+    return ["--as", name, "--password-file", str(password_file(name))]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def signing_identities(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Every person of conf/people.yaml has a signing key sealed by DEMO_PASSWORD in a temporary folder
+    (CREDIT_SCORER_IDENTITIES); each new store adopts them with its people registry on first use."""
+    from credit_scorer.core.settings import IDENTITIES_ENV
+    from credit_scorer.records import identities
+    from credit_scorer.records.people import load_people
+
+    folder = tmp_path_factory.mktemp("identities")
+    secrets = tmp_path_factory.mktemp("passwords")
+    people = load_people(Path(__file__).resolve().parents[1] / "conf" / "people.yaml")
+    for name in people.people:
+        identities.save_sealed(identities.seal(name, DEMO_PASSWORD, Ed25519PrivateKey.generate()), folder)
+        file = secrets / (name.replace(" ", "-").lower() + ".txt")
+        file.write_text(DEMO_PASSWORD + "\n")
+        file.chmod(0o600)
+        PASSWORD_FILES[name] = file
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv(IDENTITIES_ENV, str(folder))
+        yield folder

@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import DEMO_PASSWORD, PASSWORD_FILES, password_file
+
 REPO = Path(__file__).resolve().parents[2]
 PEOPLE = REPO / "conf" / "people.yaml"
 CLI = str(Path(sys.executable).with_name("credit-scorer"))
@@ -56,10 +58,14 @@ def no_gate_variables_from_outside(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def gate_env(store: Path, decision: str | None = "y", **overrides: str) -> dict[str, str]:
-    """Environment for a CLI run: demo people, this store, and DEPLOY_APPROVAL (None = unset)."""
+    """Environment for a CLI run: demo people (with their password files), this store, and DEPLOY_APPROVAL
+    (None = unset)."""
     env = {**DEMO, "CREDIT_SCORER_STORE": str(store), "CREDIT_SCORER_PEOPLE": str(PEOPLE), **overrides}
     if decision is not None:
         env["DEPLOY_APPROVAL"] = decision
+    for person, secret in (("TESTER", "TESTER_PASSWORD_FILE"), ("APPROVER", "APPROVER_PASSWORD_FILE")):
+        if env.get(person) in PASSWORD_FILES and secret not in env:  # the CI job's secrets for its people
+            env[secret] = str(password_file(env[person]))
     return env
 
 
@@ -109,13 +115,22 @@ def built_candidate(run_id: str, n_estimators: int, seed: int = 42, sample_rows:
     return model, candidate
 
 
+def person(store: Any, name: str) -> Any:
+    """``name``'s unlocked signing key for ``store`` (the session's sealed key, adopted by the store if new)."""
+    from credit_scorer.records import identities
+
+    identities.adopt_sealed(store, [name])
+    return identities.unlock(store, name, DEMO_PASSWORD)
+
+
 def approved_decision(store: Any, candidate: Any, rationale: str = "Meets KPIs; risk acceptable") -> Any:
-    """Jane Doe's CLI approval of a candidate, with the tester's latest sign-off (an override if a check failed)."""
+    """Jane Doe's CLI approval of a candidate, signed by her, with the tester's latest sign-off (an override if a
+    check failed)."""
     from credit_scorer.records.models import iso_utc, utc_now
-    from credit_scorer.release import gate, signoffs
+    from credit_scorer.release import decisions, gate, signoffs
 
     failed = not candidate.checks.all_passed
-    return gate.GateDecision(
+    decision = gate.GateDecision(
         approved=True,
         approver=DEMO["APPROVER"],
         rationale=rationale,
@@ -125,6 +140,7 @@ def approved_decision(store: Any, candidate: Any, rationale: str = "Meets KPIs; 
         override_rationale="Small test model; risk accepted for the test" if failed else None,
         tester_signoff=signoffs.latest_signoff(store, candidate.release_id),
     )
+    return decisions.signed(decision, candidate, person(store, DEMO["APPROVER"]))
 
 
 # A module that trains its own small model defines ``trained`` (model, test rows); these follow from it.

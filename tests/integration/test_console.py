@@ -31,13 +31,16 @@ import pytest
 from credit_scorer.adapters.local_processes import free_port
 from credit_scorer.apps.console.users import add_user
 from credit_scorer.records.people import load_people
+from credit_scorer.records.refusals import refusals_for
+from credit_scorer.records.store import ComplianceStore
+from tests.conftest import DEMO_PASSWORD
 
 from .conftest import PEOPLE, REPO, gate_env, stop_all
 
 CHROMIUM = Path("/usr/bin/chromium")
 CLI = str(Path(sys.executable).with_name("credit-scorer"))
 SHOTS = REPO / "build" / "test-artifacts" / "console"
-PASSWORD = "correct-horse-battery"
+PASSWORD = DEMO_PASSWORD  # console sign-in and signing key alike, as `users add` sets them
 DEPLOY_TIMEOUT_MS = 180_000
 
 pytestmark = pytest.mark.skipif(
@@ -157,6 +160,7 @@ def sign_in(browser: Any, gate: Gate, name: str, password: str = PASSWORD) -> An
 def sign_off_as_tester(browser: Any, gate: Gate, release: str) -> None:
     page = sign_in(browser, gate, "Quinn Tester")
     page.goto(f"{gate.url}/releases/{release}")
+    page.get_by_label("Your password").fill(PASSWORD)
     page.get_by_role("button", name="Tester ✓ sign-off").click()
     assert "Tester ✓ recorded" in page.get_by_role("status").first.inner_text()
     page.context.close()
@@ -262,6 +266,7 @@ def test_tester_signs_off_and_cannot_approve(browser: Any, gate: Gate) -> None:
     checks = page.get_by_test_id("checks").inner_text()
     assert "Accuracy" in checks and "Bias disparity" in checks and "pass" in checks
     page.get_by_label("What you reviewed").fill("Reviewed Annex IV, metrics and fairness tables")
+    page.get_by_label("Your password").fill(PASSWORD)
     page.get_by_role("button", name="Tester ✓ sign-off").click()
     assert "Tester ✓ recorded" in page.get_by_role("status").first.inner_text()
     records = page.get_by_test_id("records").inner_text()
@@ -307,6 +312,7 @@ def test_approver_approves_and_the_paused_run_resumes_and_deploys(browser: Any, 
     shot(page, "04-release-approver")
     page.get_by_label("Approve and deploy").check()
     page.get_by_label("Rationale (required, recorded verbatim)").fill("Meets KPIs; fairness and risk acceptable")
+    page.get_by_label("Your password").fill(PASSWORD)
     page.get_by_role("button", name="Record decision").click()
     assert "Approval of" in page.get_by_role("status").first.inner_text()
     assert page.locator("[data-status=resuming]").count() >= 1
@@ -348,11 +354,13 @@ def test_reject_in_the_browser_and_a_stale_second_tab_is_refused(browser: Any, g
 
     first.get_by_label("Reject").check()
     first.get_by_label("Rationale (required, recorded verbatim)").fill("Bias disparity too close to the limit")
+    first.get_by_label("Your password").fill(PASSWORD)
     first.get_by_role("button", name="Record decision").click()
     assert "Rejection of" in first.get_by_role("status").first.inner_text()
 
     stale.get_by_label("Approve and deploy").check()
     stale.get_by_label("Rationale (required, recorded verbatim)").fill("Looks fine to me")
+    stale.get_by_label("Your password").fill(PASSWORD)
     stale.get_by_role("button", name="Record decision").click()
     error = stale.get_by_test_id("error").inner_text()
     assert "already submitted" in error or "already rejected" in error, error
@@ -378,6 +386,7 @@ def test_failed_checks_need_the_override_box_and_its_rationale(browser: Any, gat
     assert override_box.is_visible()
     page.get_by_label("Approve and deploy").check()
     page.get_by_label("Rationale (required, recorded verbatim)").fill("Business needs it")
+    page.get_by_label("Your password").fill(PASSWORD)
     page.get_by_role("button", name="Record decision").click()
     assert "needs an explicit override" in page.get_by_test_id("error").inner_text()
     shot(page, "07-release-override-needed")
@@ -386,9 +395,21 @@ def test_failed_checks_need_the_override_box_and_its_rationale(browser: Any, gat
     override_box = page.get_by_label("I approve although these checks failed (threshold override)")
     assert page.get_by_label("Rationale (required, recorded verbatim)").input_value() == "Business needs it"  # kept
     override_box.check()
+    page.get_by_label("Your password").fill(PASSWORD)
     page.get_by_role("button", name="Record decision").click()
     assert "override of failed threshold checks needs its own rationale" in page.get_by_test_id("error").inner_text()
     assert [r for r in approvals(gate.store) if r["release_id"] == release] == []
+
+    # a wrong password signs nothing: refused, recorded as a refusal, nothing decided
+    status, body = post_form(
+        f"{gate.url}/releases/{release}/decision",
+        {"csrf_token": csrf_of(page), "verdict": "reject", "rationale": "Weak model", "password": "not hers at all"},
+        session_cookie(page),
+    )
+    assert status == 403 and "wrong password" in body, (status, body[-400:])
+    assert [r for r in approvals(gate.store) if r["release_id"] == release] == []
+    [refusal] = [r for r in refusals_for(ComplianceStore(str(gate.store)), release) if r.rule == "password"]
+    assert (refusal.actor, refusal.action, refusal.channel) == ("Jane Doe", "reject", "console")
 
     # a double click (two posts at once) records one decision; the other is refused
     cookie, token = session_cookie(page), csrf_of(page)
@@ -396,7 +417,8 @@ def test_failed_checks_need_the_override_box_and_its_rationale(browser: Any, gat
     results: list[tuple[int, str]] = []
 
     def post() -> None:
-        results.append(post_form(url, {"csrf_token": token, "verdict": "reject", "rationale": "Weak model"}, cookie))
+        fields = {"csrf_token": token, "verdict": "reject", "rationale": "Weak model", "password": PASSWORD}
+        results.append(post_form(url, fields, cookie))
 
     threads = [threading.Thread(target=post) for _ in range(2)]
     for thread in threads:

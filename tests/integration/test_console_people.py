@@ -26,7 +26,9 @@ import pytest
 
 from credit_scorer.adapters.local_processes import free_port
 from credit_scorer.apps.console.users import add_user
+from credit_scorer.records import identities
 from credit_scorer.records.people import load_people
+from credit_scorer.records.store import ComplianceStore
 
 from .conftest import PEOPLE, gate_env, stop_all
 from .test_console import (
@@ -104,6 +106,8 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
         timeout=60,
     )
     assert registered.returncode == 0, registered.stdout + registered.stderr
+    for name in ("Rosa Tester", "Omar Approver"):  # their signing keys, as `users add` enrols them
+        identities.enrol(ComplianceStore(str(store)), name, PASSWORD, by="test admin")
 
     # the console knows its people, store and users only from its options, not from the environment
     console_env = {k: v for k, v in env.items() if k not in {"CREDIT_SCORER_PEOPLE", "CREDIT_SCORER_STORE"}}
@@ -182,6 +186,7 @@ def test_people_of_the_registry_in_force_sign_off_and_approve_and_the_run_deploy
     page = sign_in(browser, console, "Rosa Tester")
     page.goto(page_url)
     page.get_by_label("What you reviewed").fill("Reviewed Annex IV")
+    page.get_by_label("Your password").fill(PASSWORD)
     page.get_by_role("button", name="Tester ✓ sign-off").click()
     assert "Tester ✓ recorded" in outcome(page)
     page.context.close()
@@ -191,6 +196,7 @@ def test_people_of_the_registry_in_force_sign_off_and_approve_and_the_run_deploy
     page.goto(page_url)
     page.get_by_label("Approve and deploy").check()
     page.get_by_label("Rationale (required, recorded verbatim)").fill("Meets KPIs; approved from the console")
+    page.get_by_label("Your password").fill(PASSWORD)
     page.get_by_role("button", name="Record decision").click()
     assert "Approval of" in page.get_by_role("status").first.inner_text()
     link = page.get_by_test_id("deployment-url")
@@ -202,6 +208,7 @@ def test_people_of_the_registry_in_force_sign_off_and_approve_and_the_run_deploy
     assert record["approved"] is True and record["approver"] == "Omar Approver"
     assert record["decision_mode"] == "console"
     assert record["tester_signoff"]["tester"] == "Rosa Tester"
+    assert record["signature"]["signer"] == "Omar Approver"
     assert (record["people_version"], record["people_source"]) == (2, "people registry v2")
     [signoff] = [json.loads(p.read_text()) for p in (console.store / "signoffs").iterdir()]
     assert signoff["people_version"] == 2

@@ -40,7 +40,7 @@ from credit_scorer.records.release_log import read_rows
 from credit_scorer.records.store import ComplianceStore
 from credit_scorer.release import recovery, signoffs, workflow
 
-from .conftest import REPO, approved_decision, built_candidate, stop_all
+from .conftest import REPO, approved_decision, built_candidate, person, stop_all
 
 pytestmark = pytest.mark.integration
 
@@ -109,7 +109,8 @@ def _prepare(store: ComplianceStore, built: Built) -> None:
     tracker = LocalTicketTracker(store)
     c = built.candidate
     tracker.open_ticket(c.release_id, c.run_id, f"Release {c.release_id}", "crash test")
-    signoffs.sign_off(store, tracker, people, c, "Quinn Tester", "ok", source="cli", dev_mode=False)
+    tester = person(store, "Quinn Tester")
+    signoffs.sign_off(store, tracker, people, c, "Quinn Tester", "ok", source="cli", dev_mode=False, person=tester)
 
 
 def _driver(args: list[str], crash_at: str | None) -> subprocess.CompletedProcess[str]:

@@ -1,9 +1,9 @@
 """Release tickets in Jira: the real `jira` client against a local Jira REST server (tests/fake_jira.py), with Slack.
 
 End to end through the CLI in other processes: a run pauses at the gate and opens its
-Jira issue; the QA lead types "Tester ✓" in Jira; `approve` takes that as the sign-off and
-deploys; a second release is rolled back, which labels its Jira issue. The API token never
-appears in output or in the compliance store.
+Jira issue; "Tester ✓" typed in Jira does not count (no personal signature), the QA lead signs
+off with their key and `approve` deploys; a second release is rolled back, which labels its Jira
+issue. The API token never appears in output or in the compliance store.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from credit_scorer.adapters import slack as slack_mod
 from credit_scorer.adapters.jira import JiraError, JiraTicketTracker, jira_settings
 from credit_scorer.core.errors import ConfigError
 from credit_scorer.records.store import ComplianceStore
+from tests.conftest import signed_as
 
 from ..fake_jira import FakeJira
 from ..fake_slack import HOOK_PATH, Receiver
@@ -43,8 +44,6 @@ def jira_env(fake: FakeJira, token: str = TOKEN) -> dict[str, str]:
         jira_mod.ENV_USER: BOT,
         jira_mod.ENV_TOKEN: token,
     }
-
-
 
 
 @pytest.mark.parametrize("missing", [jira_mod.ENV_PROJECT, jira_mod.ENV_USER, jira_mod.ENV_TOKEN])
@@ -95,15 +94,21 @@ def test_run_signoff_in_jira_approve_deploy_and_rollback(fake: FakeJira, slack: 
     assert release_id.startswith("AI-REL-") and issue["summary"].startswith(f"{release_id}: ")
     run_id = json.loads((store / "tickets" / f"{release_id}.jira.json").read_text())["run_id"]
 
-    # the QA lead signs off in Jira; someone without the tester role writing the mark does not count
+    # "Tester ✓" typed in Jira is no sign-off (SIG-1: no personal signature, and a Jira account is not a person
+    # of the registry), even in the gate's own comment format; the QA lead signs off with their own key
     fake.add_comment(jira_key, BOT, "Tester ✓ (the bot cannot sign off)")
     fake.add_comment(jira_key, QUINN, "Reviewed Annex IV and the fairness tables. Tester ✓")
-    approved = cli(["approve", run_id, "--approve", "--rationale", "Meets KPIs", "--as", "Jane Doe"], env)
+    fake.add_comment(jira_key, QUINN, "[note] Quinn Tester: Tester ✓")
+    early = cli(["approve", run_id, "--approve", "--rationale", "Meets KPIs", *signed_as("Jane Doe")], env)
+    assert early.returncode == 2 and "SoD-3" in early.stderr, early.stdout + early.stderr
+    signed = cli(["sign-off", run_id, *signed_as("Quinn Tester"), "--note", "Reviewed Annex IV"], env)
+    assert signed.returncode == 0, signed.stdout + signed.stderr
+    approved = cli(["approve", run_id, "--approve", "--rationale", "Meets KPIs", *signed_as("Jane Doe")], env)
     outputs += [approved.stdout, approved.stderr]
     assert approved.returncode == 0, approved.stdout + approved.stderr
     [record] = [json.loads(p.read_text()) for p in (store / "approvals").glob("*.json")]
     assert record["tester_signoff"]["tester"] == "Quinn Tester"
-    assert record["tester_signoff"]["source"] == "jira"
+    assert record["tester_signoff"]["source"] == "cli"
     first_url = record["deployment_url"]
 
     second = cli(

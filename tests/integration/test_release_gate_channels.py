@@ -21,6 +21,7 @@ from credit_scorer.records.refusals import refusals_for
 from credit_scorer.records.release_log import parse_rows
 from credit_scorer.records.store import ComplianceStore
 from credit_scorer.release.refusals import RECORDED_NOTE
+from tests.conftest import DEMO_PASSWORD, signed_as
 from tests.integration.conftest import CLI, FAST, SCHEMA, approvals, cli, gate_env, get_json
 
 pytestmark = pytest.mark.integration
@@ -41,13 +42,13 @@ def test_pause_then_sign_off_and_approve_from_another_process(store: Path) -> No
     assert "paused: approve or console" in listing.stdout
 
     # separation of duties and sign-off rules are enforced before anything is resolved
-    wrong_role = cli(["approve", run_id, "--approve", "--rationale", "ok", "--as", "Quinn Tester"], env)
+    wrong_role = cli(["approve", run_id, "--approve", "--rationale", "ok", *signed_as("Quinn Tester")], env)
     assert wrong_role.returncode == 2
     assert "SoD-1" in wrong_role.stderr and "is not an approver" in wrong_role.stderr
-    no_signoff = cli(["approve", run_id, "--approve", "--rationale", "ok", "--as", "Jane Doe"], env)
+    no_signoff = cli(["approve", run_id, "--approve", "--rationale", "ok", *signed_as("Jane Doe")], env)
     assert no_signoff.returncode == 2
     assert "SoD-3" in no_signoff.stderr
-    submitter_signs = cli(["sign-off", run_id, "--as", "Ada Lovelace"], env)
+    submitter_signs = cli(["sign-off", run_id, *signed_as("Ada Lovelace")], env)
     assert submitter_signs.returncode == 2
     assert "SoD-2" in submitter_signs.stderr
     assert approvals(store) == []
@@ -64,9 +65,9 @@ def test_pause_then_sign_off_and_approve_from_another_process(store: Path) -> No
     ticket = json.loads((store / "tickets" / f"{release_id}.json").read_text())
     assert [c["author"] for c in ticket["comments"] if c["kind"] == "refusal"] == [r.actor for r in refused]
 
-    signed = cli(["sign-off", run_id, "--as", "Quinn Tester", "--note", "Reviewed Annex IV and metrics"], env)
+    signed = cli(["sign-off", run_id, *signed_as("Quinn Tester"), "--note", "Reviewed Annex IV and metrics"], env)
     assert signed.returncode == 0, signed.stderr
-    approved = cli(["approve", run_id, "--approve", "--rationale", "Meets KPIs", "--as", "Jane Doe"], env)
+    approved = cli(["approve", run_id, "--approve", "--rationale", "Meets KPIs", *signed_as("Jane Doe")], env)
     assert approved.returncode == 0, approved.stdout + approved.stderr
     [record] = approvals(store)
     jsonschema.Draft202012Validator(SCHEMA).validate(record)
@@ -75,7 +76,7 @@ def test_pause_then_sign_off_and_approve_from_another_process(store: Path) -> No
     assert record["tester_signoff"]["signed_at"] <= record["timestamp"]
     assert get_json(f"{record['deployment_url']}/model")["model_sha256"] == record["model_sha256"]
 
-    again = cli(["approve", run_id, "--reject", "--rationale", "changed my mind", "--as", "Sam Compliance"], env)
+    again = cli(["approve", run_id, "--reject", "--rationale", "changed my mind", *signed_as("Sam Compliance")], env)
     assert again.returncode == 2
     assert "already approved by Jane Doe" in again.stderr
     assert len(approvals(store)) == 1
@@ -98,6 +99,11 @@ def test_terminal_approval_over_failed_checks_needs_a_typed_override(store: Path
         child.expect("Your name")
         while_asking = cli(["pending"], env)  # a run asking at a terminal is waiting at the gate too
         child.sendline("Jane Doe")
+        child.expect("Password of Jane Doe")  # typed without echo; it unlocks the key that signs
+        child.sendline("not her password")
+        child.expect("wrong password")
+        child.expect("Password of Jane Doe")
+        child.sendline(DEMO_PASSWORD)
         child.expect(r"Approve this release for deployment\? \[y/n\]: ")
         child.sendline("y")
         child.expect("Rationale")
@@ -118,10 +124,13 @@ def test_terminal_approval_over_failed_checks_needs_a_typed_override(store: Path
     assert record["deployment_url"]
     assert "terminal (pid" in while_asking.stdout, while_asking.stdout
     assert record["run_id"] in while_asking.stdout
-    [refused] = refusals_for(ComplianceStore(str(store)), record["release_id"])
-    assert (refused.actor, refused.action, refused.channel, refused.rule) == (
-        "Quinn Tester", "decide", "interactive", "SoD-1, SoD-2",
-    )  # fmt: skip
+    refused = refusals_for(ComplianceStore(str(store)), record["release_id"])
+    assert [(r.actor, r.action, r.channel, r.rule) for r in refused] == [
+        ("Quinn Tester", "decide", "interactive", "SoD-1, SoD-2"),
+        ("Jane Doe", "decide", "interactive", "password"),
+    ]
+    assert record["signature"]["signer"] == "Jane Doe"
+    assert "not her password" not in child.before and DEMO_PASSWORD not in (child.before or "")
 
 
 def test_terminal_without_a_sign_off_pauses_instead_of_asking(store: Path) -> None:
@@ -141,7 +150,9 @@ def test_terminal_without_a_sign_off_pauses_instead_of_asking(store: Path) -> No
     listing = cli(["pending"], gate_env(store, decision=None))
     run_id = _listed_run(listing.stdout, output)
     assert refusals_for(ComplianceStore(str(store)), release_key(run_id)) == []  # nobody was refused: nobody asked
-    ended = cli(["approve", run_id, "--reject", "--rationale", "Test run, not for release", "--as", "Jane Doe"], env)
+    ended = cli(
+        ["approve", run_id, "--reject", "--rationale", "Test run, not for release", *signed_as("Jane Doe")], env
+    )
     assert ended.returncode == EXIT_REJECTED, ended.stdout + ended.stderr
     assert run_id not in cli(["pending"], gate_env(store, decision=None)).stdout
 

@@ -32,7 +32,7 @@ from credit_scorer.records.release_log import ReleaseLogRow
 from credit_scorer.records.store import ComplianceStore
 from credit_scorer.release import gate, signoffs, workflow
 
-from .conftest import approved_decision, built_candidate
+from .conftest import approved_decision, built_candidate, person
 
 pytestmark = pytest.mark.integration
 
@@ -101,7 +101,10 @@ def _release(
     """Open the ticket, sign off as the tester, approve on the CLI as the approver, and deploy."""
     candidate = built.candidate
     tracker.open_ticket(candidate.release_id, candidate.run_id, f"Release {candidate.release_id}", "test release")
-    signoffs.sign_off(store, tracker, people, candidate, TESTER, "Annex IV ok", source="cli", dev_mode=False)
+    tester = person(store, TESTER)
+    signoffs.sign_off(
+        store, tracker, people, candidate, TESTER, "Annex IV ok", source="cli", dev_mode=False, person=tester
+    )
     decision = approved_decision(store, candidate)
     waivers = gate.validate_decision(decision, candidate.checks, people, SUBMITTER, dev_mode=False)
     record, deployment = workflow.deploy_release(

@@ -116,6 +116,7 @@ def test_automated_approval_of_a_not_evaluable_check_is_refused() -> None:
 
 def test_a_person_approves_a_not_evaluable_check_only_with_an_override_and_its_rationale() -> None:
     from credit_scorer.records.people import People, ReleasePolicy
+    from credit_scorer.records.signatures import PersonSignature
 
     people = People(
         people={"Ada Lovelace": ["submitter"], "Quinn Tester": ["tester"], "Jane Doe": ["approver"]},
@@ -130,7 +131,8 @@ def test_a_person_approves_a_not_evaluable_check_only_with_an_override_and_its_r
     request = gate.DecisionRequest(
         approve=True, approver="Jane Doe", rationale="ok", override=True, override_rationale="small pilot, reviewed"
     )
-    overridden = gate.make_decision(request, "cli", NOW, None)
+    signature = PersonSignature(signer="Jane Doe", key_id="0" * 16, signature="c2ln")  # the store checks the key
+    overridden = gate.make_decision(request, "cli", NOW, None).model_copy(update={"signature": signature})
     gate.validate_decision(overridden, checks, people, "Ada Lovelace", dev_mode=False)
 
 

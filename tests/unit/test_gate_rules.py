@@ -12,6 +12,7 @@ from credit_scorer.domain.config import Thresholds
 from credit_scorer.records import people as identity
 from credit_scorer.records.models import TesterSignoff as Signoff
 from credit_scorer.records.people import IdentityError, People, ReleasePolicy
+from credit_scorer.records.signatures import PersonSignature
 from credit_scorer.release import gate
 from credit_scorer.release.gate import GateDecision, GateInputError
 
@@ -65,7 +66,10 @@ def _decision(**overrides: Any) -> GateDecision:
         "decided_at": NOW,
         "tester_signoff": _signoff(),
     }
-    return GateDecision(**(fields | overrides))
+    merged = fields | overrides
+    if "signature" not in overrides:  # signed by its approver (the rules see who signed; the store checks the key)
+        merged["signature"] = PersonSignature(signer=merged["approver"], key_id="0" * 16, signature="c2ln")
+    return GateDecision(**merged)
 
 
 def _env(**values: str) -> dict[str, str]:
@@ -333,3 +337,22 @@ def test_make_decision_trims_and_keeps_an_override_only_on_an_approval() -> None
     assert (decision.threshold_override, decision.override_rationale) == (True, None)  # validate_decision refuses it
     refused = gate.make_decision(approving, "automated", NOW, None, refusal_reason="checks failed")
     assert (refused.approved, refused.refusal_reason) == (False, "checks failed")
+
+
+# ---------------------------------------------------------------------------
+# SIG-1: a decision carries its approver's signature
+# ---------------------------------------------------------------------------
+def test_an_unsigned_decision_is_refused_under_sig_1() -> None:
+    with pytest.raises(IdentityError, match="SIG-1"):
+        gate.validate_decision(_decision(signature=None), _checks(), _people(), SUBMITTER, dev_mode=False)
+
+
+def test_a_decision_signed_by_someone_else_is_refused_under_sig_1() -> None:
+    other = PersonSignature(signer="Terry Both", key_id="1" * 16, signature="c2ln")
+    with pytest.raises(IdentityError, match="SIG-1"):
+        gate.validate_decision(_decision(signature=other), _checks(), _people(), SUBMITTER, dev_mode=False)
+
+
+def test_dev_mode_waives_the_signature_and_says_so() -> None:
+    waivers = gate.validate_decision(_decision(signature=None), _checks(), _people(), SUBMITTER, dev_mode=True)
+    assert [w for w in waivers if w.startswith("SIG-1")]

@@ -97,7 +97,15 @@ def test_valid_store_verifies_clean(base: Path) -> None:
     assert report.problems == []
     assert report.summary == f"verified: {report.entries} records, chain intact, signatures valid"
     kinds = report.counts
-    assert kinds == {"approval": 4, "signoff": 4, "release": 3, "threshold_change": 1, "spot_check": 2, "model": 3}
+    assert kinds == {
+        "approval": 4,
+        "signoff": 4,
+        "release": 3,
+        "threshold_change": 1,
+        "spot_check": 2,
+        "model": 3,
+        "identity": 2,
+    }
 
 
 def test_entries_form_one_signed_chain(base: Path) -> None:

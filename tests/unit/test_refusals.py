@@ -138,7 +138,7 @@ def test_a_refused_sign_off_leaves_only_the_refusal(store: Any, candidate: Relea
         sign_off(compliance, tracker, PEOPLE, candidate, SUBMITTER, "", source="cli", dev_mode=False)
     assert signoffs_for(compliance, candidate.release_id) == []
     [refusal] = refusals_for(compliance, candidate.release_id)
-    assert (refusal.actor, refusal.action, refusal.rule) == (SUBMITTER, "sign-off", "SoD-1, SoD-2")
+    assert (refusal.actor, refusal.action, refusal.rule) == (SUBMITTER, "sign-off", "SoD-1, SoD-2, SIG-1")
 
 
 def test_an_approval_before_the_sign_off_is_refused_and_recorded(store: Any, candidate: ReleaseCandidate) -> None:
@@ -170,18 +170,42 @@ def _vet_approver(seen: list[str]) -> Callable[[str], None]:
     return vet
 
 
+def _secrets(*typed: str) -> Callable[[str], str]:
+    queue = list(typed)
+    return lambda prompt: queue.pop(0)
+
+
+def _unlock_as(seen: list[str]) -> Callable[[str, str], Any]:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from credit_scorer.records.identities import Signer, WrongPassword
+
+    def unlock(name: str, password: str) -> Signer:
+        seen.append(password)
+        if password != "the right one":
+            raise WrongPassword(f"refused: wrong password for {name!r}; nothing was signed")
+        return Signer(name, Ed25519PrivateKey.generate())
+
+    return unlock
+
+
 def test_the_terminal_checks_the_name_before_asking_approve_or_reject(candidate: ReleaseCandidate) -> None:
     out = io.StringIO()
     seen: list[str] = []
-    decision = terminal.prompt_decision(
+    passwords: list[str] = []
+    decision, signer = terminal.prompt_decision(
         Console(file=out, width=200), candidate.checks, lambda: None, _vet_approver(seen),
-        _script("Quinn Tester", "Jane Doe", "n", "Not this quarter"),
+        _unlock_as(passwords), _script("Quinn Tester", "Jane Doe", "n", "Not this quarter"),
+        _secrets("wrong one", "the right one"),
     )  # fmt: skip
     text = out.getvalue()
     assert seen == ["Quinn Tester", "Jane Doe"]
     assert text.index("is not an approver") < text.index("Approve this release")
     assert text.count("Your name (approver)") == 2
     assert (decision.approved, decision.approver, decision.decision_mode) == (False, APPROVER, "interactive")
+    assert passwords == ["wrong one", "the right one"] and signer is not None and signer.name == APPROVER
+    assert text.index("wrong password") < text.index("Approve this release")  # the password, before anything else
+    assert "the right one" not in text
 
 
 def test_after_three_refused_names_the_terminal_stops_without_asking_more(candidate: ReleaseCandidate) -> None:
@@ -189,7 +213,7 @@ def test_after_three_refused_names_the_terminal_stops_without_asking_more(candid
     with pytest.raises(IdentityError, match="SoD-1"):
         terminal.prompt_decision(
             Console(file=out, width=200), candidate.checks, lambda: None, _vet_approver([]),
-            _script("Mallory", SUBMITTER, TESTER, "y"),
+            _unlock_as([]), _script("Mallory", SUBMITTER, TESTER, "y"), _secrets(),
         )  # fmt: skip
     assert "Approve this release" not in out.getvalue()
     assert out.getvalue().count("Your name (approver)") == terminal.NAME_ATTEMPTS

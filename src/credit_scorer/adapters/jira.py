@@ -165,7 +165,7 @@ class JiraTicketTracker:
             created_at=mapping["created_at"],
             status=str(status).lower(),
             labels=[from_jira_label(label) for label in (issue.fields.labels or []) if label != key],
-            comments=[_comment(c) for c in comments],
+            comments=[_comment(c, self.settings.user) for c in comments],
         )
 
 
@@ -179,13 +179,20 @@ def from_jira_label(label: str) -> str:
     return ROLLED_BACK if label == to_jira_label(ROLLED_BACK) else label
 
 
-def _comment(comment: Any) -> TicketComment:
+def _comment(comment: Any, own_account: str | None = None) -> TicketComment:
+    """A Jira comment as the tracker's timeline holds it.
+
+    Its author is the Jira *account* (``accountId``, else the user name), never the display name, which every
+    Jira user sets for themselves. Only comments posted by ``own_account`` (this integration) are read as the
+    gate's own ``[kind] author: text`` format: anyone else typing that format is just a note by them.
+    """
     body = str(comment.body)
     created = str(getattr(comment, "created", "") or "")
     at = created[:19] + "Z" if len(created) >= 19 else iso_utc(utc_now())
-    ours = _OURS.match(body)
+    writer = getattr(comment, "author", None)
+    account = str(getattr(writer, "accountId", None) or getattr(writer, "name", None) or "someone")
+    ours = _OURS.match(body) if own_account is not None and account == own_account else None
     if ours:
         kind, author, text = ours.groups()
         return TicketComment(at=at, author=author, kind=kind, body=text)
-    author = getattr(comment.author, "displayName", None) or getattr(comment.author, "name", "someone")
-    return TicketComment(at=at, author=str(author), kind="note", body=body)
+    return TicketComment(at=at, author=account, kind="note", body=body)

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
+from credit_scorer.audit.person_signatures import check_person_signatures
 from credit_scorer.records.layout import APPROVALS_DIR, MODELS_DIR, RELEASES_DIR, THRESHOLDS_DIR
 from credit_scorer.records.ledger import (
     GENESIS_HASH,
@@ -130,6 +131,7 @@ def audit_verify(store: ComplianceStore, checkpoints: list[Checkpoint] | None = 
     problems += version_problems
     problems += check_threshold_references(approvals, versions)
     problems += check_people_references(store, approvals, found)
+    problems += check_person_signatures(store, found)
     public_key = parse_public_pem(store.read_bytes(PUBLIC_KEY_FILE)) if store.exists(PUBLIC_KEY_FILE) else None
     head = found[-1] if found else None
     counts: dict[str, int] = {}

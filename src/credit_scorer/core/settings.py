@@ -25,6 +25,7 @@ PREFIX: Final = "CREDIT_SCORER_"
 STORE_ENV: Final = "CREDIT_SCORER_STORE"
 PEOPLE_ENV: Final = "CREDIT_SCORER_PEOPLE"
 USERS_ENV: Final = "CREDIT_SCORER_USERS"
+IDENTITIES_ENV: Final = "CREDIT_SCORER_IDENTITIES"
 KEY_ENV: Final = "CREDIT_SCORER_KEY"
 TRUST_ENV: Final = "CREDIT_SCORER_LEDGER_TRUST"
 CRASH_ENV: Final = "CREDIT_SCORER_CRASH_AT"
@@ -61,6 +62,7 @@ class Settings(BaseSettings):
     store: str = ""  # store URL or folder (default ./compliance)
     people: str = ""  # people-and-roles file (dev mode)
     users: str = ""  # console users file
+    identities: str = ""  # folder of people's sealed signing keys
     key: str = ""  # ledger signing key file
     ledger_trust: str = ""  # trusted ledger public keys / anchor file
     crash_at: str = ""  # test hook: SIGKILL at this crash point

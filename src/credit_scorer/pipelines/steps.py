@@ -431,11 +431,11 @@ def approve_deployment(
         decided_at = iso_utc(utc_now())
         gate.automated_decision(environ(), candidate.checks, None, decided_at)  # bad variables: nothing recorded
         decision = gate.automated_decision(environ(), candidate.checks, current_signoff(), decided_at)
+        decision = decisions.signed_by_env(store, tracker, decision, candidate, environ(), dev_mode)
     elif gate_channel == "interactive":
-        vet = decisions.name_check(store, tracker, roles.people, candidate, current_signoff, dev_mode)
         asking = {"pid": os.getpid(), "host": socket.gethostname(), "since": iso_utc(utc_now())}
         log_metadata(metadata={gate.TERMINAL_METADATA: asking}, run_id_name_or_prefix=candidate.run_id)
-        decision = terminal.prompt_decision(terminal.terminal_console(), candidate.checks, current_signoff, vet)
+        decision = decisions.ask_at_terminal(store, tracker, roles.people, candidate, current_signoff, dev_mode)
     elif external_decision is not None:
         decision = external_decision
     else:

@@ -96,11 +96,12 @@ Kind = Literal[
     "outcome",
     "key_rotation",
     "refusal",  # a refused sign-off or decision (records/refusals.py)
+    "identity",  # a person's signing key enrolled or revoked (records/identities.py)
 ]
 KINDS: tuple[str, ...] = get_args(Kind)
 STATE_KINDS: frozenset[str] = frozenset({"ticket", "deployment"})
 ROW_KINDS: frozenset[str] = frozenset({"release", "rollback"})
-EVENT_KINDS: frozenset[str] = frozenset({"intent", "outcome", "key_rotation", "refusal"})
+EVENT_KINDS: frozenset[str] = frozenset({"intent", "outcome", "key_rotation", "refusal", "identity"})
 RECORD_KINDS: frozenset[str] = frozenset(KINDS) - STATE_KINDS - ROW_KINDS - EVENT_KINDS
 
 _OPTIONAL_FIELDS = ("activates",)

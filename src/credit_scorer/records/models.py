@@ -10,8 +10,9 @@ and dataset sha256, and whether a threshold failure was overridden.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -21,6 +22,7 @@ from credit_scorer.domain.fairness import FairnessReport
 from credit_scorer.domain.risk import RiskAssessment
 from credit_scorer.records import ledger
 from credit_scorer.records.layout import APPROVALS_DIR, SIGNOFFS_DIR
+from credit_scorer.records.signatures import PersonSignature, record_hash
 from credit_scorer.records.store import ComplianceStore
 
 RECORD_VERSION = "1"
@@ -150,10 +152,19 @@ class ApprovalRecord(Frozen):
     """The version of the store's people registry the roles were checked against (None: a dev-mode file)."""
     people_source: str | None = None
     """Where the roles came from, e.g. ``people registry v2`` or ``dev mode: people file …``."""
+    job: str | None = None
+    """The CI job that made an automated decision (``DEPLOY_JOB``, else user@host); absent otherwise."""
+    signature: PersonSignature | None = None
+    """The approver's own signature over the decision's fields (:data:`DECISION_SIGNED_FIELDS`); absent when
+    unsigned."""
 
     def to_json(self) -> bytes:
-        """The bytes written to the store."""
-        return canonical_json(self.model_dump(mode="json", by_alias=True))
+        """The bytes written to the store (an absent signature left out, as in records written before it)."""
+        payload = self.model_dump(mode="json", by_alias=True)
+        for optional in ("signature", "job"):
+            if payload.get(optional) is None:
+                payload.pop(optional, None)
+        return canonical_json(payload)
 
 
 class SignoffRecord(Frozen):
@@ -169,6 +180,10 @@ class SignoffRecord(Frozen):
     record_version: str = RECORD_VERSION
     people_version: int | None = None
     people_source: str | None = None
+    dev_mode: bool | None = None
+    """True when made in dev mode (duties and signatures waived); absent otherwise."""
+    signature: PersonSignature | None = None
+    """The tester's own signature over this record; absent when unsigned."""
 
     def to_json(self) -> bytes:
         """The bytes written to the store (unset people fields left out, as in records written before them)."""
@@ -228,17 +243,48 @@ def _free_id(store: ComplianceStore, directory: str, stem: str) -> str:
     return record_id
 
 
+DECISION_SIGNED_FIELDS = (
+    "release_id", "run_id", "model_sha256", "timestamp", "decision_mode", "approved", "approver", "rationale",
+    "threshold_override", "override_rationale", "refusal_reason", "tester_signoff", "job",
+)  # fmt: skip
+"""What an approver signs when they decide: known before the record exists (its id, URL and the rest come later,
+possibly in another process: the resumed run)."""
+
+
+def decision_hash(values: Mapping[str, object]) -> str:
+    """The hash an approver signs: :func:`record_hash` of the :data:`DECISION_SIGNED_FIELDS` of a record or decision."""
+    return record_hash({name: values.get(name) for name in DECISION_SIGNED_FIELDS})
+
+
+R = TypeVar("R", "ApprovalRecord", "SignoffRecord")
+PersonSigner = Callable[[str], PersonSignature]
+"""Signs a record hash as the person who made the record (an unlocked key: records/identities.py)."""
+
+
+def _signed(record: R, person: PersonSigner | None) -> R:
+    """``record`` with its maker's signature over :func:`record_hash` of its JSON (unchanged without a signer)."""
+    if person is None:
+        return record
+    return record.model_copy(update={"signature": person(record_hash(json.loads(record.to_json())))})
+
+
 def write_approval(
-    store: ComplianceStore, record_fields: dict[str, object], decided_at: datetime, *, activates: str | None = None
+    store: ComplianceStore,
+    record_fields: dict[str, object],
+    decided_at: datetime,
+    *,
+    activates: str | None = None,
+    person: PersonSigner | None = None,
 ) -> ApprovalRecord:
     """Write a new approval record named after its decision time; distinct files for the same second.
 
     ``activates``: the token of the endpoint this approval makes official, carried by its ledger entry.
+    ``person``: the approver's unlocked key, which signs the record.
     """
     with store.lock(APPROVALS_DIR):
         signer = ledger.signer_for(store)
         approval_id = _free_id(store, APPROVALS_DIR, f"approval_{file_stamp(decided_at)}")
-        record = ApprovalRecord.model_validate({**record_fields, "approval_id": approval_id})
+        record = _signed(ApprovalRecord.model_validate({**record_fields, "approval_id": approval_id}), person)
         path = f"{APPROVALS_DIR}/{approval_id}.json"
         ledger.commit(store, "approval", path, record.to_json(), signer=signer, activates=activates)
     return record
@@ -254,8 +300,10 @@ def write_signoff(
     at: datetime,
     people_version: int | None = None,
     people_source: str | None = None,
+    person: PersonSigner | None = None,
+    dev_mode: bool = False,
 ) -> SignoffRecord:
-    """Write a tester sign-off record."""
+    """Write a tester sign-off record (signed by the tester's unlocked key ``person``, when given)."""
     with store.lock(SIGNOFFS_DIR):
         signer = ledger.signer_for(store)
         signoff_id = _free_id(store, SIGNOFFS_DIR, f"signoff_{release_id}_{file_stamp(at)}")
@@ -269,7 +317,9 @@ def write_signoff(
             source=source,
             people_version=people_version,
             people_source=people_source,
+            dev_mode=True if dev_mode else None,
         )
+        record = _signed(record, person)
         ledger.commit(store, "signoff", f"{SIGNOFFS_DIR}/{signoff_id}.json", record.to_json(), signer=signer)
     return record
 

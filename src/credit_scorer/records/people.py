@@ -24,6 +24,7 @@ DEFAULT_PEOPLE_FILE = "conf/people.yaml"
 RULE_ROLE = "SoD-1 each actor must hold the role they act in"
 RULE_DISTINCT = "SoD-2 submitter, tester and approver must be three different people"
 RULE_SIGNOFF = "SoD-3 an approval needs the tester's sign-off first"
+RULE_SIGNATURE = "SIG-1 a sign-off or decision carries its maker's own signature (their password unlocks it)"
 
 
 class IdentityError(Forbidden):

@@ -23,7 +23,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from credit_scorer.core.errors import CreditScorerError
-from credit_scorer.records import ledger
+from credit_scorer.records import identities, ledger
 from credit_scorer.records.layout import PEOPLE_DIR
 from credit_scorer.records.models import canonical_json, iso_utc, utc_now
 from credit_scorer.records.people import (
@@ -116,6 +116,8 @@ def _record(
         source_file=source,
     )
     ledger.commit(store, "people_version", version.path, canonical_json(version.model_dump(mode="json")))
+    if previous is None:  # first use: the people's sealed signing keys are adopted with them
+        identities.adopt_sealed(store, sorted(people.people))
     return version
 
 

@@ -20,7 +20,7 @@ from credit_scorer.records.store import ComplianceStore
 RefusedAction = Literal["sign-off", "approve", "reject", "decide"]
 """``decide``: a name refused at the terminal before the approver said approve or reject."""
 
-_RULE = re.compile(r"\b(SoD-[0-9]+)\b")
+_RULE = re.compile(r"\b((?:SoD|SIG)-[0-9]+)\b")
 MAX_TEXT = 2000
 """Longest actor/reason kept (characters); a hostile name cannot bloat the ledger."""
 
@@ -47,6 +47,10 @@ def rule_of(message: str) -> str:
         return ", ".join(found)
     if "override" in message:
         return "override"
+    if "password" in message:
+        return "password"
+    if "signing key" in message or "signing identity" in message:
+        return "identity"
     return "decision input"
 
 

@@ -25,8 +25,17 @@ from pydantic import BaseModel, ConfigDict
 
 from credit_scorer.core.errors import CreditScorerError
 from credit_scorer.domain.checks import ThresholdChecks
-from credit_scorer.records.models import DecisionMode, TesterSignoff
-from credit_scorer.records.people import RULE_SIGNOFF, IdentityError, People, duty_violations, enforce, role_violation
+from credit_scorer.records.models import DecisionMode, PersonSigner, TesterSignoff, decision_hash
+from credit_scorer.records.people import (
+    RULE_SIGNATURE,
+    RULE_SIGNOFF,
+    IdentityError,
+    People,
+    duty_violations,
+    enforce,
+    role_violation,
+)
+from credit_scorer.records.signatures import PersonSignature
 
 Channel = Literal["automated", "interactive", "wait"]
 
@@ -35,6 +44,9 @@ ENV_APPROVER = "APPROVER"
 ENV_RATIONALE = "APPROVAL_RATIONALE"
 ENV_TESTER = "TESTER"
 ENV_TESTER_NOTE = "TESTER_NOTE"
+ENV_TESTER_PASSWORD_FILE = "TESTER_PASSWORD_FILE"
+ENV_APPROVER_PASSWORD_FILE = "APPROVER_PASSWORD_FILE"
+ENV_JOB = "DEPLOY_JOB"
 OVERRIDE_WORD = "OVERRIDE"
 WAIT_CONDITION = "release_gate"
 TERMINAL_METADATA = "gate_terminal"
@@ -59,6 +71,37 @@ class GateDecision(BaseModel):
     override_rationale: str | None = None
     refusal_reason: str | None = None
     tester_signoff: TesterSignoff | None = None
+    job: str | None = None
+    """The CI job that made an automated decision (``DEPLOY_JOB``, else user@host)."""
+    signature: PersonSignature | None = None
+    """The approver's signature over :func:`decision_values` (records/models.decision_hash); None in dev mode."""
+
+
+def decision_values(decision: GateDecision, release_id: str, run_id: str, model_sha256: str) -> dict[str, object]:
+    """The fields of the approval record a decision fixes (what its approver signs)."""
+    return {
+        "release_id": release_id,
+        "run_id": run_id,
+        "model_sha256": model_sha256,
+        "timestamp": decision.decided_at,
+        "decision_mode": decision.decision_mode,
+        "approved": decision.approved,
+        "approver": decision.approver,
+        "rationale": decision.rationale,
+        "threshold_override": decision.threshold_override,
+        "override_rationale": decision.override_rationale,
+        "refusal_reason": decision.refusal_reason,
+        "tester_signoff": decision.tester_signoff.model_dump(mode="json") if decision.tester_signoff else None,
+        "job": decision.job,
+    }
+
+
+def sign_decision(
+    decision: GateDecision, release_id: str, run_id: str, model_sha256: str, person: PersonSigner
+) -> GateDecision:
+    """The decision with its approver's signature (``person`` is their unlocked key)."""
+    digest = decision_hash(decision_values(decision, release_id, run_id, model_sha256))
+    return decision.model_copy(update={"signature": person(digest)})
 
 
 class DecisionRequest(BaseModel):
@@ -214,4 +257,9 @@ def validate_decision(
             raise GateInputError("an override of failed threshold checks needs its own rationale")
     if decision.approved and decision.decision_mode == "automated" and not checks.all_passed:
         raise IdentityError("automated approval cannot override failed threshold checks")
+    if decision.signature is None or decision.signature.signer != decision.approver:
+        waivers += enforce(
+            [f"{RULE_SIGNATURE}: the decision of {decision.approver!r} is not signed by them"],
+            dev_mode or people.policy.dev_mode,
+        )
     return waivers

@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from credit_scorer.adapters.tickets import TicketTracker
+from credit_scorer.records import identities
+from credit_scorer.records.identities import Signer
 from credit_scorer.records.people import IdentityError
 from credit_scorer.records.refusals import RefusedAction, record_refusal
 from credit_scorer.records.store import ComplianceStore
@@ -58,3 +60,27 @@ def refusals_recorded(
         )
         recorded = RecordedIdentityError if isinstance(exc, IdentityError) else RecordedGateInputError
         raise recorded(f"{exc}; {RECORDED_NOTE}") from None
+
+
+def unlock_recorded(
+    store: ComplianceStore,
+    tracker: TicketTracker,
+    *,
+    release_id: str,
+    run_id: str,
+    actor: str,
+    action: RefusedAction,
+    channel: str,
+    password: str,
+    dev_mode: bool,
+) -> Signer | None:
+    """``actor``'s key unlocked by ``password``; a wrong password or missing key is a recorded refusal.
+
+    In dev mode no password means unsigned (None): the rules waive the signature and the record says dev mode.
+    """
+    if dev_mode and not password:
+        return None
+    with refusals_recorded(
+        store, tracker, release_id=release_id, run_id=run_id, actor=actor, action=action, channel=channel
+    ):
+        return identities.unlock(store, actor, password)

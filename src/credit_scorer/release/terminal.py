@@ -6,6 +6,7 @@ works inside a ZenML step whose output is captured.
 
 from __future__ import annotations
 
+import getpass
 import sys
 from collections.abc import Callable
 
@@ -17,9 +18,13 @@ from credit_scorer.documents.collect import AnnexIvDocument
 from credit_scorer.domain.checks import ThresholdChecks
 from credit_scorer.domain.fairness import FairnessReport
 from credit_scorer.domain.risk import RiskAssessment
+from credit_scorer.records.identities import Signer
 from credit_scorer.records.models import TesterSignoff, iso_utc, utc_now
 from credit_scorer.records.people import RULE_SIGNOFF, IdentityError
 from credit_scorer.release.gate import OVERRIDE_WORD, DecisionRequest, GateDecision, make_decision
+
+Unlock = Callable[[str, str], "Signer | None"]
+"""``(name, password) -> their unlocked key`` (None: dev mode, unsigned); raises IdentityError when refused."""
 
 NAME_ATTEMPTS = 3
 """Names the terminal accepts to try before the run stops (each refusal is recorded)."""
@@ -119,16 +124,44 @@ def ask_approver(console: Console, vet: Callable[[str], None], reader: Callable[
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def ask_password(
+    console: Console, approver: str, unlock: Unlock, read_secret: Callable[[str], str]
+) -> Signer | None:
+    """The approver's key, unlocked by the password they type (not echoed); refused passwords are asked again.
+
+    ``unlock`` raises :class:`IdentityError` for a wrong password (and records the refusal); after
+    :data:`NAME_ATTEMPTS` refusals the last one ends the prompt.
+    """
+    for attempt in range(1, NAME_ATTEMPTS + 1):
+        password = read_secret(f"Password of {approver} (it signs your decision): ")
+        try:
+            return unlock(approver, password)
+        except IdentityError as exc:
+            console.print(f"[bold red]{escape(str(exc))}[/]", soft_wrap=True)
+            if attempt == NAME_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _read_hidden(prompt: str) -> str:
+    """A line typed at the controlling terminal without echo (getpass)."""
+    return getpass.getpass(prompt, stream=sys.__stdout__)
+
+
 def prompt_decision(
     console: Console,
     checks: ThresholdChecks,
     current_signoff: Callable[[], TesterSignoff | None],
     vet: Callable[[str], None],
+    unlock: Unlock,
     read: Callable[[], str] | None = None,
-) -> GateDecision:
-    """Ask the approver at the terminal: name (checked first), y/n, rationale (and an override when a check failed)."""
+    read_secret: Callable[[str], str] | None = None,
+) -> tuple[GateDecision, Signer | None]:
+    """Ask the approver at the terminal: name (checked first), password (unlocks the key that signs), y/n,
+    rationale (and an override when a check failed). Returns the decision and the key to sign it with."""
     reader = read or sys.__stdin__.readline  # type: ignore[union-attr]
     approver = ask_approver(console, vet, reader)
+    signer = ask_password(console, approver, unlock, read_secret or _read_hidden)
     answer = ""
     while answer not in {"y", "n"}:
         answer = _ask(console, "Approve this release for deployment? [y/n]: ", reader).lower()[:1]
@@ -153,4 +186,4 @@ def prompt_decision(
         override=override,
         override_rationale=override_rationale,
     )
-    return make_decision(request, "interactive", iso_utc(utc_now()), current_signoff())
+    return make_decision(request, "interactive", iso_utc(utc_now()), current_signoff()), signer

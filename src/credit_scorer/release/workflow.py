@@ -181,6 +181,8 @@ def _record_fields(
         "annex_iv_missing_facts": len(candidate.annex_iv.missing_facts) if candidate.annex_iv else None,
         "people_version": candidate.people_version,
         "people_source": candidate.people_source,
+        "job": decision.job,
+        "signature": decision.signature,
     }
 
 

@@ -21,13 +21,15 @@ from credit_scorer.core.errors import ConfigError, CreditScorerError
 from credit_scorer.pipelines.zenml_state import use_project_zenml_state
 
 if TYPE_CHECKING:
-    pass
+    from credit_scorer.records.store import ComplianceStore
 
 
 app = typer.Typer()  # merged into the top-level ``credit-scorer`` app by main.py
 
 
-users_app = typer.Typer(help="Console sign-in: set, list or remove a person's password.", no_args_is_help=True)
+users_app = typer.Typer(
+    help="People's console passwords and signing keys: enrol (add), list or remove.", no_args_is_help=True
+)
 
 
 UsersOption = Annotated[
@@ -47,27 +49,72 @@ def users_add_command(
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from the first line of stdin (scripts).")
     ] = False,
+    password_file: Annotated[
+        Path | None, typer.Option("--password-file", help="Read the password from this file's first line (0600).")
+    ] = None,
+    unless_enrolled: Annotated[
+        bool,
+        typer.Option("--unless-enrolled", help="Change nothing when the password already opens their enrolled key."),
+    ] = False,
     people: PeopleOption = None,
     users_path: UsersOption = None,
     store: StoreOption = None,
 ) -> None:
-    """Set (or replace) a person's console password; the role must be theirs in the store's people registry."""
+    """Enrol a person: console password (argon2id) and a signing key sealed by it, its public key ledgered.
+
+    The role must be theirs in the store's people registry. Enrolling again replaces the key: the old one
+    is revoked in the ledger, so what it signed before stays valid and nothing can be signed with it after.
+    """
+    import getpass
+    import socket
     import sys
 
     from credit_scorer.apps.console.users import UserError, add_user, users_file
+    from credit_scorer.records import identities
+    from credit_scorer.records.store import ComplianceStore
 
     if role not in {"submitter", "tester", "approver", "auditor"}:
         raise _fail(f"--role must be submitter, tester, approver or auditor, not {role!r}", 2)
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = typer.prompt(f"Password for {name}", hide_input=True, confirmation_prompt=True)
-    path = users_file(users_path)
+    if password_stdin and password_file is not None:
+        raise _fail("give --password-stdin or --password-file, not both; nothing was changed", 2)
     try:
-        add_user(path, _people_in_force(store, people, False).people, name, role, password)  # type: ignore[arg-type]
+        if password_file is not None:
+            password = identities.read_password_file(password_file)
+        elif password_stdin:
+            password = sys.stdin.readline().rstrip("\r\n")
+        else:
+            password = typer.prompt(f"Password for {name}", hide_input=True, confirmation_prompt=True)
+        path = users_file(users_path)
+        roles = _people_in_force(store, people, False).people
+        compliance = ComplianceStore(store)
+        if unless_enrolled and _enrolled(compliance, name, password, path):
+            console.print(f"{name} is enrolled already (console password and signing key unchanged)")
+            return
+        add_user(path, roles, name, role, password)  # type: ignore[arg-type]
+        sealed = identities.enrol(compliance, name, password, by=f"{getpass.getuser()}@{socket.gethostname()}")
     except (UserError, CreditScorerError) as exc:
         raise _refused(exc) from None
-    console.print(f"{name} can sign in to the console as {role} (argon2id hash in {path})", soft_wrap=True)
+    console.print(
+        f"{name} can sign in to the console as {role} (argon2id hash in {path}) and sign with key {sealed.key_id} "
+        f"(sealed in {identities.identities_dir()}; public key in the ledger of {compliance.url})",
+        soft_wrap=True,
+        markup=False,
+    )
+
+
+def _enrolled(store: ComplianceStore, name: str, password: str, users_path: Path) -> bool:
+    """Whether ``password`` is ``name``'s console password and opens the key the store has enrolled for them."""
+    from credit_scorer.apps.console.users import load_credentials
+    from credit_scorer.records import identities
+    from credit_scorer.records.people import IdentityError
+
+    if name not in load_credentials(users_path).users:
+        return False
+    try:
+        identities.unlock(store, name, password)
+    except IdentityError:
+        return False
+    return True
 
 
 @users_app.command("list")
@@ -89,16 +136,33 @@ def users_list_command(users_path: UsersOption = None) -> None:
 
 @users_app.command("remove")
 def users_remove_command(
-    name: Annotated[str, typer.Argument(help="The person whose console access ends.")],
+    name: Annotated[str, typer.Argument(help="The person whose console access and signing key end.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (recorded with the key's revocation).")] = "removed",
     users_path: UsersOption = None,
+    store: StoreOption = None,
 ) -> None:
-    """Remove a person's console password (their open console sessions end at their next request)."""
+    """Remove a person's console password and revoke their signing key (ledgered); open sessions end at once."""
+    import getpass
+    import socket
+
     from credit_scorer.apps.console.users import remove_user, users_file
+    from credit_scorer.records import identities
+    from credit_scorer.records.people import IdentityError
+    from credit_scorer.records.store import ComplianceStore
 
     path = users_file(users_path)
-    if not remove_user(path, name):
-        raise _fail(f"{name!r} has no console password in {path}", 2)
-    console.print(f"{name} can no longer sign in to the console ({path})")
+    removed = remove_user(path, name)
+    try:
+        key_id = identities.revoke(ComplianceStore(store), name, by=f"{getpass.getuser()}@{socket.gethostname()}",
+                                   reason=reason)  # fmt: skip
+    except IdentityError:
+        key_id = None
+    if not removed and key_id is None:
+        raise _fail(f"{name!r} has no console password in {path} and no signing key in the ledger", 2)
+    console.print(f"{name} can no longer sign in to the console ({path})", markup=False)
+    if key_id:
+        console.print(f"{name}'s signing key {key_id} is revoked in the ledger: nothing signed with it after now "
+                      "verifies", markup=False)  # fmt: skip
 
 
 @app.command("console")

@@ -6,6 +6,7 @@ Presentation only: what a command decides lives in ``credit_scorer.release`` (an
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -72,6 +73,43 @@ PeopleOption = Annotated[
 DevModeOption = Annotated[
     bool, typer.Option("--dev-mode", help="Waive separation of duties (recorded in every record).")
 ]
+
+
+PasswordStdinOption = Annotated[
+    bool,
+    typer.Option("--password-stdin", help="Read your password (it unlocks your signing key) from stdin's first line."),
+]
+PasswordFileOption = Annotated[
+    Path | None,
+    typer.Option("--password-file", help="Read your password from the first line of this file (mode 0600; CI)."),
+]
+
+
+def _password(name: str, from_stdin: bool, file: Path | None, *, dev_mode: bool) -> str:
+    """``name``'s password: from ``--password-file``, ``--password-stdin`` or a hidden prompt ("" = none, dev mode)."""
+    from credit_scorer.records.identities import read_password_file
+    from credit_scorer.records.people import RULE_SIGNATURE
+
+    if from_stdin and file is not None:
+        raise _fail("give --password-stdin or --password-file, not both; nothing was recorded", 2)
+    if file is not None:
+        try:
+            return read_password_file(file)
+        except CreditScorerError as exc:
+            raise _refused(exc) from None
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if not sys.stdin.isatty():
+        if dev_mode:
+            return ""
+        raise _fail(
+            f"{name}'s password unlocks the key that signs this ({RULE_SIGNATURE}): give --password-stdin or "
+            "--password-file, or run in a terminal; nothing was recorded",
+            2,
+        )
+    hint = " (empty: unsigned, dev mode)" if dev_mode else ""
+    typed: str = typer.prompt(f"Password of {name}{hint}", hide_input=True, default="", show_default=False)
+    return typed
 
 
 def _people_in_force(store: str | None, people: Path | None, dev_mode: bool, *, adopt: bool = True) -> PeopleInForce:

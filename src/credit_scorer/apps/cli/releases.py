@@ -13,12 +13,15 @@ from rich.table import Table
 from credit_scorer.apps.cli.common import (
     AsOption,
     DevModeOption,
+    PasswordFileOption,
+    PasswordStdinOption,
     PeopleOption,
     StoreOption,
     _deployer,
     _fail,
     _finish,
     _guard_run,
+    _password,
     _people_in_force,
     _progress,
     _recover,
@@ -139,8 +142,10 @@ def run(
         )
         release = release_settings_for(submitter, store, people, dev_mode, wait_timeout, port, git_commit, annex_facts)
         from credit_scorer.release.gate import check_automated_env
+        from credit_scorer.release.signoffs import check_automated_keys
 
         check_automated_env(environ(), release.people, release.waives_duties)
+        check_automated_keys(environ(), release.waives_duties)
     except CreditScorerError as exc:
         raise _refused(exc) from None
     _recover(store)
@@ -226,21 +231,30 @@ def sign_off_command(
     store: StoreOption = None,
     people: PeopleOption = None,
     dev_mode: DevModeOption = False,
+    password_stdin: PasswordStdinOption = False,
+    password_file: PasswordFileOption = None,
 ) -> None:
-    """Record the QA lead's "Tester ✓" sign-off for a release (SOP §1 step 3)."""
+    """Record the QA lead's "Tester ✓" sign-off for a release (SOP §1 step 3), signed with their key."""
     use_project_zenml_state()
     from credit_scorer.adapters.factory import tracker_for
     from credit_scorer.pipelines.run import release_candidate
     from credit_scorer.records.store import ComplianceStore
+    from credit_scorer.release.refusals import unlock_recorded
     from credit_scorer.release.signoffs import sign_off
 
+    password = _password(actor, password_stdin, password_file, dev_mode=dev_mode)
     try:
         roles = _people_in_force(store, people, dev_mode)
         candidate = release_candidate(run_id)
         compliance = ComplianceStore(store)
+        tracker = tracker_for(compliance)
+        person = unlock_recorded(
+            compliance, tracker, release_id=candidate.release_id, run_id=candidate.run_id, actor=actor,
+            action="sign-off", channel="cli", password=password, dev_mode=dev_mode,
+        )  # fmt: skip
         record = sign_off(
             compliance,
-            tracker_for(compliance),
+            tracker,
             roles.people,
             candidate,
             actor,
@@ -249,6 +263,7 @@ def sign_off_command(
             dev_mode=dev_mode,
             people_version=roles.version,
             people_source=roles.source,
+            person=person,
         )
     except (CreditScorerError, KeyError) as exc:
         raise _refused(exc) from None
@@ -276,13 +291,16 @@ def approve(
     store: StoreOption = None,
     people: PeopleOption = None,
     dev_mode: DevModeOption = False,
+    password_stdin: PasswordStdinOption = False,
+    password_file: PasswordFileOption = None,
 ) -> None:
-    """Record a decision for a paused run, resolve its ZenML wait condition and resume it (deploy or stop)."""
+    """Record a decision (signed with your key) for a paused run, resolve its ZenML wait condition and resume it."""
     if approve_flag == reject_flag:
         both = "not both: a decision cannot be undone" if approve_flag else "say which"
         raise _fail(f"give exactly one of --approve or --reject ({both}); nothing was recorded", 2)
     if override and reject_flag:
         raise _fail("--override goes with --approve (it approves over a failed check); nothing was recorded", 2)
+    password = _password(actor, password_stdin, password_file, dev_mode=dev_mode)
     approve_release = approve_flag
     use_project_zenml_state()
     from credit_scorer.adapters.factory import check_integrations, tracker_for
@@ -290,6 +308,7 @@ def approve(
     from credit_scorer.records.store import ComplianceStore
     from credit_scorer.release import gate
     from credit_scorer.release.decisions import prepare_decision
+    from credit_scorer.release.refusals import unlock_recorded
 
     try:
         check_integrations(store)  # the resumed run deploys: a deployer without its settings stops here
@@ -303,7 +322,12 @@ def approve(
             override=override,
             override_rationale=override_rationale,
         )
-        decision = prepare_decision(compliance, tracker_for(compliance), in_force, candidate, request, "cli", dev_mode)
+        tracker = tracker_for(compliance)
+        person = unlock_recorded(
+            compliance, tracker, release_id=candidate.release_id, run_id=candidate.run_id, actor=actor,
+            action="approve" if approve_release else "reject", channel="cli", password=password, dev_mode=dev_mode,
+        )  # fmt: skip
+        decision = prepare_decision(compliance, tracker, in_force, candidate, request, "cli", dev_mode, person)
     except (CreditScorerError, KeyError) as exc:
         raise _refused(exc) from None
     _recover(store)

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -30,7 +30,7 @@ from credit_scorer.records.refusals import RefusedAction
 from credit_scorer.records.store import ComplianceStore
 from credit_scorer.release import gate
 from credit_scorer.release.decisions import prepare_decision
-from credit_scorer.release.refusals import refusals_recorded
+from credit_scorer.release.refusals import refusals_recorded, unlock_recorded
 from credit_scorer.release.settings import ReleaseSettings
 from credit_scorer.release.signoffs import sign_off
 from credit_scorer.release.workflow import ReleaseRefused, ensure_undecided
@@ -49,6 +49,7 @@ class DecisionForm:
     override: bool
     override_rationale: str
     condition_id: str
+    password: str = field(default="", repr=False)  # unlocks the approver's signing key; never shown or logged
 
 
 def run_settings(run_id: str) -> ReleaseSettings:
@@ -91,8 +92,9 @@ def console_sign_off(
     tester: str,
     note: str,
     dev_mode: bool,
+    password: str = "",
 ) -> SignoffRecord:
-    """Record "Tester ✓" for a release at the gate (source ``console``)."""
+    """Record "Tester ✓" for a release at the gate (source ``console``), signed with the tester's key."""
     state = runs.gate_state(run_id)
     if not state.waiting:
         raise ConsoleRefused(f"{release_id} is not waiting at the release gate (run {state.run_status}); no sign-off")
@@ -107,9 +109,14 @@ def console_sign_off(
         except IdentityError as exc:
             raise _as_the_run_sees_it(run_id, exc) from None
     roles = people_in_force_of(store, people)
+    person = unlock_recorded(
+        store, tracker, release_id=release_id, run_id=run_id, actor=tester, action="sign-off", channel="console",
+        password=password, dev_mode=dev_mode,
+    )  # fmt: skip
     return sign_off(
         store, tracker, people, candidate, tester, note,
         source="console", dev_mode=dev_mode, people_version=roles.version, people_source=roles.source,
+        person=person,
     )  # fmt: skip
 
 
@@ -143,7 +150,11 @@ def check_decision(
             override_rationale=form.override_rationale,
         )
         roles = people_in_force_of(store, people)
-        decision = prepare_decision(store, tracker, roles, candidate, request, "console", dev_mode)
+        person = unlock_recorded(
+            store, tracker, release_id=release_id, run_id=run_id, actor=approver, action=action,
+            channel="console", password=form.password, dev_mode=dev_mode,
+        )  # fmt: skip
+        decision = prepare_decision(store, tracker, roles, candidate, request, "console", dev_mode, person)
         run_people, run_waives = roles_of_run(store, run_id)
         try:  # exactly the check the resumed approve_deployment step makes
             gate.validate_decision(decision, candidate.checks, run_people, candidate.submitter, run_waives)

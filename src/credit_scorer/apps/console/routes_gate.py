@@ -24,7 +24,9 @@ router = APIRouter()
 
 
 @router.post("/releases/{release_id}/signoff", response_class=HTMLResponse)
-def signoff(request: Request, release_id: str, csrf_token: str = Form(""), note: str = Form("")) -> Response:
+def signoff(
+    request: Request, release_id: str, csrf_token: str = Form(""), note: str = Form(""), password: str = Form("")
+) -> Response:
     console = console_of(request)
     session = session_of(request)
     refused = refuse_post(request, session, csrf_token)
@@ -49,6 +51,7 @@ def signoff(request: Request, release_id: str, csrf_token: str = Form(""), note:
                 session.name,
                 note.strip() or "Reviewed in the approval console",
                 console.settings.dev_mode,
+                password,
             )
     except Refused as exc:
         return detail_page(request, session, release_id, exc.status, error=exc.message, form=form)
@@ -68,6 +71,7 @@ def decision(
     override: str = Form(""),
     override_rationale: str = Form(""),
     condition_id: str = Form(""),
+    password: str = Form(""),
 ) -> Response:
     console = console_of(request)
     session = session_of(request)
@@ -99,6 +103,7 @@ def decision(
             override=bool(override),
             override_rationale=override_rationale,
             condition_id=condition_id,
+            password=password,
         )
         with console.deciding(release_id), console.zenml():
             gate_decision = actions.check_decision(

@@ -96,6 +96,7 @@ def detail_page(request: Request, session: Session, release_id: str, status: int
         resume_failure=console.resumer.failure(release_id) if detail.row.status == "resume-failed" else None,
         form=extra.pop("form", {}),
         error=extra.pop("error", None),
+        dev_mode=console.settings.dev_mode,
         **extra,
     )
 
