@@ -29,5 +29,3 @@ def test_a_release_row_by_an_approver_with_a_line_separator_keeps_the_store_veri
     release_log.append_row(store, _row(2))
     assert [r.release_id for r in release_log.read_rows(store)] == [_row(1).release_id, _row(2).release_id]
     assert ledger_verify.verify(store) == []
-
-
