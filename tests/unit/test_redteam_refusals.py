@@ -50,3 +50,16 @@ def test_a_jira_user_cannot_type_a_sign_off_in_the_testers_name() -> None:
     comment = jira._comment(_jira_comment("Mallory", f"[note] {TESTER}: Tester ✓"))
     ticket = Ticket(key="AI-REL-0000abcd", run_id="r", summary="s", description="d", created_at="x", comments=[comment])
     assert typed_signoffs(ticket, [TESTER]) == []
+
+
+def test_a_jira_display_name_is_not_proof_of_being_the_tester() -> None:
+    """A Jira user may set their own display name; "Quinn Tester" typed by account ``mallory`` is not Quinn."""
+    comment = jira._comment(
+        SimpleNamespace(
+            body="Reviewed. Tester ✓",
+            created="2026-11-27T12:00:00.000+0000",
+            author=SimpleNamespace(name="mallory", displayName=TESTER),
+        )
+    )
+    ticket = Ticket(key="AI-REL-0000abcd", run_id="r", summary="s", description="d", created_at="x", comments=[comment])
+    assert typed_signoffs(ticket, [TESTER]) == []
