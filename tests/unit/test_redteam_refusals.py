@@ -9,11 +9,18 @@ from typing import Any
 import pytest
 
 from credit_scorer.adapters import jira
-from credit_scorer.adapters.tickets import Ticket, typed_signoffs
+from credit_scorer.adapters.tickets import LocalTicketTracker, Ticket, typed_signoffs
 from credit_scorer.records.people import IdentityError
+from credit_scorer.records.people_registry import PeopleInForce
 from credit_scorer.records.refusals import refusals_for
 from credit_scorer.records.store import ComplianceStore
+from credit_scorer.release import gate
+from credit_scorer.release.decisions import prepare_decision
 from credit_scorer.release.refusals import refusals_recorded
+from credit_scorer.release.signoffs import sign_off
+from credit_scorer.release.workflow import save_gate_inputs
+from tests.integration.conftest import built_candidate
+from tests.unit.test_refusals import PEOPLE, RUN_ID
 
 TESTER = "Quinn Tester"
 
@@ -63,3 +70,25 @@ def test_a_jira_display_name_is_not_proof_of_being_the_tester() -> None:
     )
     ticket = Ticket(key="AI-REL-0000abcd", run_id="r", summary="s", description="d", created_at="x", comments=[comment])
     assert typed_signoffs(ticket, [TESTER]) == []
+
+
+def test_the_cli_refuses_an_override_when_every_check_passed(tmp_path: Path) -> None:
+    """`approve --approve --override` on a release whose checks all passed was accepted: the approval record
+    then says ``threshold_override: true`` with no override rationale (the console refuses the same request)."""
+    _model, built = built_candidate(RUN_ID, n_estimators=20)
+    passing = built.checks.model_copy(
+        update={
+            name: [c.model_copy(update={"passed": True, "status": "pass"}) for c in getattr(built.checks, name)]
+            for name in ("checks", "baseline_checks")
+        }
+    )
+    cand = built.model_copy(update={"checks": passing})
+    store = ComplianceStore(str(tmp_path / "store"))
+    tracker = LocalTicketTracker(store)
+    tracker.open_ticket(cand.release_id, cand.run_id, "release", "test")
+    save_gate_inputs(store, cand)
+    sign_off(store, tracker, PEOPLE, cand, "Quinn Tester", "", source="cli", dev_mode=False)
+    request = gate.DecisionRequest(approve=True, approver="Jane Doe", rationale="ok", override=True)
+    roles = PeopleInForce(people=PEOPLE, version=None, source="test")
+    with pytest.raises(gate.GateInputError, match="nothing to override"):
+        prepare_decision(store, tracker, roles, cand, request, "cli", dev_mode=False)
