@@ -214,10 +214,23 @@ class SamplePolicy(Frozen):
 class BaselinePolicy(Frozen):
     """Floors and a band that stop degenerate models: beat the majority class, approve neither everyone nor no one."""
 
-    balanced_accuracy_min: float = Field(constants.BALANCED_ACCURACY_MIN, ge=0, le=1)
-    auc_min: float = Field(constants.AUC_MIN, ge=0, le=1)
-    approval_rate_min: float = Field(constants.APPROVAL_RATE_MIN, ge=0, le=1)
-    approval_rate_max: float = Field(constants.APPROVAL_RATE_MAX, ge=0, le=1)
+    balanced_accuracy_min: float = Field(constants.BALANCED_ACCURACY_MIN, gt=0.5, le=1)
+    """Above 0.50, the majority class: a lower floor would pass a model that never beats it."""
+    auc_min: float = Field(constants.AUC_MIN, gt=0.5, le=1)
+    """Above 0.50, chance."""
+    approval_rate_min: float = Field(constants.APPROVAL_RATE_MIN, gt=0, lt=1)
+    """Above 0: a model declining everyone fails."""
+    approval_rate_max: float = Field(constants.APPROVAL_RATE_MAX, gt=0, lt=1)
+    """Below 1: a model approving everyone fails."""
+
+    @model_validator(mode="after")
+    def _band_is_a_band(self) -> BaselinePolicy:
+        if self.approval_rate_min >= self.approval_rate_max:
+            raise ValueError(
+                f"approval_rate_min ({self.approval_rate_min}) must be below "
+                f"approval_rate_max ({self.approval_rate_max})"
+            )
+        return self
 
 
 class PolicyConfig(Frozen):

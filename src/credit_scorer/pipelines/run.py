@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import socket
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -226,17 +228,40 @@ def _asking_at_terminals(client: Client) -> list[PendingRelease]:
 
 
 def _process_alive(asking: dict[str, Any]) -> bool:
-    """Whether the asking process still runs (on this host we can tell; elsewhere assume so)."""
+    """Whether the asking process still runs (on this host we can tell; elsewhere assume so).
+
+    A process with that pid started after the run began asking (``since``) is another one: the pid was reused.
+    """
     pid = asking.get("pid")
-    if asking.get("host") != socket.gethostname() or not isinstance(pid, int):
+    if asking.get("host") != socket.gethostname():
         return True
+    if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return True
+        pass
+    started = _process_started(pid)
+    since = str(asking.get("since", ""))
+    return started is None or not since or started <= since
+
+
+def _process_started(pid: int) -> str | None:
+    """When process ``pid`` started, as UTC ``YYYY-MM-DDTHH:MM:SSZ`` (Linux /proc; None elsewhere)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
+        boot = next(
+            int(line.split()[1])
+            for line in Path("/proc/stat").read_text(encoding="ascii").splitlines()
+            if line.startswith("btime ")
+        )
+        ticks = int(stat.rsplit(")", 1)[1].split()[19])  # field 22, starttime, counted after "(comm)"
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+    started = boot + ticks // os.sysconf("SC_CLK_TCK") - 60  # a minute's grace for clock steps since boot
+    return datetime.fromtimestamp(started, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class NotWaiting(Conflict):

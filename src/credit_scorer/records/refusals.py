@@ -40,6 +40,11 @@ class Refusal(BaseModel):
     at: str
 
 
+def _storable(text: str) -> str:
+    """``text`` cut to :data:`MAX_TEXT`, with what UTF-8 cannot hold (lone surrogates from argv/env bytes) escaped."""
+    return text[:MAX_TEXT].encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def rule_of(message: str) -> str:
     """The rules a refusal message names (``SoD-1, SoD-2``), else the gate's input rule it broke."""
     found = list(dict.fromkeys(_RULE.findall(message)))
@@ -68,11 +73,11 @@ def record_refusal(
     refusal = Refusal(
         release_id=release_id,
         run_id=run_id,
-        actor=actor[:MAX_TEXT],
+        actor=_storable(actor),
         action=action,
         channel=channel,
         rule=rule_of(reason),
-        reason=reason[:MAX_TEXT],
+        reason=_storable(reason),
         at=ledger.now_utc(),
     )
     ledger.append_event(store, "refusal", f"{release_id}:{secrets.token_hex(6)}", refusal.model_dump())

@@ -98,7 +98,7 @@ def _cell(text: str) -> str:
 def parse_rows(text: str) -> list[ReleaseLogRow]:
     """Rows of a release log, oldest first."""
     rows: list[ReleaseLogRow] = []
-    for line in text.splitlines():
+    for line in text.split("\n"):  # not splitlines(): a cell may hold U+2028, U+0085, \f … (rows end in \n only)
         if not line.startswith("| ") or line.startswith("| date"):
             continue
         cells = _split_row(line)

@@ -98,7 +98,9 @@ def in_force_at(versions: list[ThresholdVersion], timestamp: str) -> ThresholdVe
 def _as_policy(new: Thresholds | PolicyConfig, base: ThresholdVersion | None) -> PolicyConfig:
     if isinstance(new, PolicyConfig):
         return new
-    return PolicyConfig(thresholds=new, fairness=base.fairness if base else FairnessPolicy())
+    if base is None:
+        return PolicyConfig(thresholds=new, fairness=FairnessPolicy())
+    return base.policy().model_copy(update={"thresholds": new})  # the SOP four change; the rest stays in force
 
 
 def _record(
@@ -131,7 +133,7 @@ def set_thresholds(
 ) -> ThresholdVersion:
     """Record a new version set by an ML Engineering Lead (submitter role) with a reason.
 
-    Given only :class:`Thresholds`, the current fairness policy is kept. Recording the
+    Given only :class:`Thresholds`, the current fairness, sample and baseline policies are kept. Recording the
     same values again is allowed: it documents a quarterly review that changed nothing.
     """
     roles = people if people is not None else load_people()

@@ -246,6 +246,8 @@ def validate_decision(
     if not decision.rationale.strip():
         raise GateInputError("a decision needs a non-empty rationale")
     waivers = check_decider(people, submitter, decision.tester_signoff, decision.approver, decision.approved, dev_mode)
+    if decision.threshold_override and checks.all_passed:
+        raise GateInputError("every threshold check passed; there is nothing to override")
     if decision.approved and not checks.all_passed:
         if not decision.threshold_override:
             raise GateInputError(
