@@ -184,6 +184,44 @@ def release(
     return record
 
 
+PORT_TAKEN = "port 8123 on 127.0.0.1 is already in use; pass another port, or none to pick a free one"
+
+
+def failed_deployment(
+    store: ComplianceStore, n: int = 1, *, approved: bool = True, submitter: str = SUBMITTER
+) -> records.ApprovalRecord:
+    """Release n decided (approved unless told otherwise), its model stored, its ticket open, its endpoint never
+    started: the approval says ``deployment_url: null`` and ``deployment_error`` (:data:`PORT_TAKEN`)."""
+    from credit_scorer.adapters.tickets import LocalTicketTracker
+    from credit_scorer.records.submissions import Submission, record_submission
+
+    decided = BASE_TIME + timedelta(hours=n)
+    release_id = f"AI-REL-{n:08x}"
+    run_id = f"{n:08x}-0000-4000-8000-000000000000"
+    signoff = records.write_signoff(store, run_id, release_id, TESTER, "reviewed", "cli", decided)
+    path, digest = workflow.store_model(store, model_bytes(n))
+    LocalTicketTracker(store).open_ticket(release_id, run_id, f"Release {release_id}", "test release")
+    record_submission(
+        store, Submission(release_id=release_id, run_id=run_id, submitter=submitter,
+                          submitted_at=stamp(decided), dataset_sha256=DATASET_SHA256, dataset_rows=30000),
+    )  # fmt: skip
+    fields = approval_fields(
+        release_id=release_id,
+        run_id=run_id,
+        timestamp=stamp(decided),
+        model_sha256=digest,
+        model_path=path,
+        submitter=submitter,
+        signed_at=signoff.timestamp,
+        signoff_id=signoff.signoff_id,
+        approved=approved,
+        deployment_url=None,
+        deployment_error=PORT_TAKEN if approved else None,
+        people_version=1,
+    )
+    return records.write_approval(store, fields, decided)
+
+
 @contextmanager
 def attackers_machine(folder: Path) -> Iterator[None]:
     """Run the product's own writers as an attacker would: on another machine, with a trust file of its own."""

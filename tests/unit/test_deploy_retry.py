@@ -1,4 +1,4 @@
-"""Retrying a failed deployment (``credit-scorer deploy RELEASE --as NAME``) with real records and an in-memory deployer.
+"""Retrying a failed deployment (``credit-scorer deploy RELEASE --as NAME``): real records, an in-memory deployer.
 
 An approved release whose endpoint could not be started has an approval record with ``deployment_error`` and
 no URL. A retry by an approver puts the approved, unchanged model live through the release protocol and leaves
@@ -7,8 +7,6 @@ its own ledgered record; every refusal names the fix and writes nothing.
 
 from __future__ import annotations
 
-import builtins
-import hashlib
 import json
 from datetime import timedelta
 from pathlib import Path
@@ -20,7 +18,7 @@ from credit_scorer.adapters.tickets import LocalTicketTracker
 from credit_scorer.apps.cli.main import app
 from credit_scorer.audit.spot_check import spot_check
 from credit_scorer.audit.verify import audit_verify
-from credit_scorer.core.ports import Activation, Deployment, DeploymentError, DeploymentStatus
+from credit_scorer.core.ports import Deployment
 from credit_scorer.records import ledger, people_registry
 from credit_scorer.records import models as records
 from credit_scorer.records.deploy_retries import RETRY_ROW_NOTE, DeployRetryRecord, write_retry
@@ -32,58 +30,12 @@ from credit_scorer.release import workflow
 from credit_scorer.release.deploy_retry import NotRetryable, failed_deployments, retry_deployment
 from credit_scorer.release.go_live import NotStarted
 from tests import audit_builders as build
+from tests.memory_deployer import MemoryDeployer
 
 REPO = Path(__file__).resolve().parents[2]
 PEOPLE = REPO / "conf" / "people.yaml"
 APPROVER = "Jane Doe"
-PORT_TAKEN = "port 8123 on 127.0.0.1 is already in use; pass another port, or none to pick a free one"
-
-
-class MemoryDeployer:
-    """The Deployer protocol in memory: an endpoint "starts" (inactive, then active) unless ``fail`` is set."""
-
-    def __init__(self, fail: str | None = None) -> None:
-        self.fail = fail
-        self.live: dict[str, Deployment] = {}
-        self.started = 0
-
-    def deploy(
-        self,
-        release_id: str,
-        model_path: Path,
-        model_sha256: str,
-        port: int | None = None,
-        activation: Activation | None = None,
-    ) -> Deployment:
-        if self.fail:
-            raise DeploymentError(self.fail)
-        assert hashlib.sha256(Path(model_path).read_bytes()).hexdigest() == model_sha256
-        self.started += 1
-        chosen = port or 9100 + self.started
-        self.live[release_id] = Deployment(
-            release_id=release_id,
-            url=f"http://127.0.0.1:{chosen}",
-            model_sha256=model_sha256,
-            model_path=str(model_path),
-            port=chosen,
-            pid=4242,
-            started_at="2026-12-01T10:00:00Z",
-            active=activation is None,
-        )
-        return self.live[release_id]
-
-    def await_active(self, release_id: str, timeout: float = 15.0) -> Deployment:
-        self.live[release_id] = self.live[release_id].model_copy(update={"active": True})
-        return self.live[release_id]
-
-    def stop(self, release_id: str) -> bool:
-        return self.live.pop(release_id, None) is not None
-
-    def list(self) -> builtins.list[DeploymentStatus]:
-        return [DeploymentStatus(deployment=d, alive=True, active=d.active) for d in self.live.values()]
-
-    def seal_logs(self) -> builtins.list[str]:
-        return []
+PORT_TAKEN = build.PORT_TAKEN
 
 
 @pytest.fixture
@@ -95,33 +47,6 @@ def store(tmp_path: Path) -> ComplianceStore:
 def people(store: ComplianceStore) -> people_registry.PeopleInForce:
     """conf/people.yaml, adopted as the store's people registry (version 1)."""
     return people_registry.people_in_force(store, PEOPLE, False, explicit=False)
-
-
-def failed_release(
-    store: ComplianceStore, n: int = 1, *, approved: bool = True, submitter: str = build.SUBMITTER
-) -> records.ApprovalRecord:
-    """Release n decided (approved unless told otherwise) with its model stored, its endpoint never started."""
-    decided = build.BASE_TIME + timedelta(hours=n)
-    release_id = f"AI-REL-{n:08x}"
-    run_id = f"{n:08x}-0000-4000-8000-000000000000"
-    signoff = records.write_signoff(store, run_id, release_id, build.TESTER, "reviewed", "cli", decided)
-    path, digest = workflow.store_model(store, build.model_bytes(n))
-    LocalTicketTracker(store).open_ticket(release_id, run_id, f"Release {release_id}", "test release")
-    fields = build.approval_fields(
-        release_id=release_id,
-        run_id=run_id,
-        timestamp=build.stamp(decided),
-        model_sha256=digest,
-        model_path=path,
-        submitter=submitter,
-        signed_at=signoff.timestamp,
-        signoff_id=signoff.signoff_id,
-        approved=approved,
-        deployment_url=None,
-        deployment_error=PORT_TAKEN if approved else None,
-        people_version=1,
-    )
-    return records.write_approval(store, fields, decided)
 
 
 def retry(
@@ -144,7 +69,7 @@ def _ledger_bytes(store: ComplianceStore) -> bytes:
 def test_a_failed_deployment_goes_live_on_retry_without_a_new_decision(
     store: ComplianceStore, people: people_registry.PeopleInForce
 ) -> None:
-    approval = failed_release(store)
+    approval = build.failed_deployment(store)
     approval_file = store.read_bytes(f"approvals/{approval.approval_id}.json")
     assert [f.reason for f in failed_deployments(store, set())] == [PORT_TAKEN]
     deployer = MemoryDeployer()
@@ -179,14 +104,15 @@ def test_a_failed_deployment_goes_live_on_retry_without_a_new_decision(
 def test_a_retry_that_fails_again_is_recorded_and_the_release_stays_deploy_failed(
     store: ComplianceStore, people: people_registry.PeopleInForce
 ) -> None:
-    approval = failed_release(store)
+    approval = build.failed_deployment(store)
 
+    disk_full = "the scoring server exited: no space left on device"
     with pytest.raises(NotStarted, match=f"credit-scorer deploy {approval.release_id} --as NAME") as failed:
-        retry(store, MemoryDeployer(fail="the scoring server exited: no space left on device"), people, approval.release_id)
+        retry(store, MemoryDeployer(fail=disk_full), people, approval.release_id)
 
     [record] = [DeployRetryRecord.model_validate_json(store.read_bytes(p)) for p in store.list(DEPLOY_RETRIES_DIR)]
     assert failed.value.record_id == record.retry_id
-    assert (record.deployment_url, record.deployment_error) == (None, "the scoring server exited: no space left on device")
+    assert (record.deployment_url, record.deployment_error) == (None, disk_full)
     [state] = failed_deployments(store, set())
     assert (state.reason, state.record_id, state.by) == (record.deployment_error, record.retry_id, APPROVER)
     outcomes = [e.event() for e in ledger.entries(store) if e.kind == "outcome"]
@@ -206,8 +132,8 @@ def test_a_retry_that_fails_again_is_recorded_and_the_release_stays_deploy_faile
 # Refusals: each names the fix and writes nothing
 # ---------------------------------------------------------------------------
 def test_refusals_name_the_fix_and_write_nothing(store: ComplianceStore, people: people_registry.PeopleInForce) -> None:
-    failed = failed_release(store, 1)
-    rejected = failed_release(store, 2, approved=False)
+    failed = build.failed_deployment(store, 1)
+    rejected = build.failed_deployment(store, 2, approved=False)
     deployer = MemoryDeployer()
     cases: list[tuple[str, str, type[Exception], str]] = [
         ("AI-REL-0000abcd", APPROVER, NotRetryable, "has no approval in the ledger"),
@@ -228,7 +154,7 @@ def test_refusals_name_the_fix_and_write_nothing(store: ComplianceStore, people:
 def test_a_live_release_is_not_retried_and_one_that_went_live_is_rolled_back_instead(
     store: ComplianceStore, people: people_registry.PeopleInForce
 ) -> None:
-    approval = failed_release(store)
+    approval = build.failed_deployment(store)
     deployer = MemoryDeployer()
     _, deployment = retry(store, deployer, people, approval.release_id)
     before = _ledger_bytes(store)
@@ -241,7 +167,7 @@ def test_a_live_release_is_not_retried_and_one_that_went_live_is_rolled_back_ins
 
 
 def test_a_changed_model_file_is_not_deployed(store: ComplianceStore, people: people_registry.PeopleInForce) -> None:
-    approval = failed_release(store)
+    approval = build.failed_deployment(store)
     model = store.local_path(f"models/{approval.model_sha256}.json")
     model.write_bytes(model.read_bytes().replace(b'"trees": 1', b'"trees": 9'))
     before = _ledger_bytes(store)
@@ -258,7 +184,7 @@ def test_the_submitter_does_not_retry_their_own_release(store: ComplianceStore, 
     both = tmp_path / "people.yaml"
     both.write_text(PEOPLE.read_text().replace("Sam Compliance: [approver]", "Sam Compliance: [submitter, approver]"))
     roles = people_registry.people_in_force(store, both, False, explicit=False)
-    approval = failed_release(store, submitter="Sam Compliance")
+    approval = build.failed_deployment(store, submitter="Sam Compliance")
     with pytest.raises(IdentityError, match="'Sam Compliance' submitted AI-REL-00000001"):
         retry(store, MemoryDeployer(), roles, approval.release_id, "Sam Compliance")
 
@@ -282,7 +208,7 @@ def test_audit_verify_checks_what_a_retry_record_claims(
     store: ComplianceStore, people: people_registry.PeopleInForce
 ) -> None:
     live = build.release(store, 1, people_version=1)  # went live with its approval: nothing to retry
-    failed = failed_release(store, 2)
+    failed = build.failed_deployment(store, 2)
     retry_fields = {
         "release_id": live.release_id,
         "approval_id": live.approval_id,
@@ -319,9 +245,9 @@ def test_audit_verify_checks_what_a_retry_record_claims(
 def test_the_spot_check_finds_a_release_row_no_retry_vouches_for_and_a_retry_by_the_submitter(
     store: ComplianceStore, people: people_registry.PeopleInForce
 ) -> None:
-    ok = failed_release(store, 1)
+    ok = build.failed_deployment(store, 1)
     retry(store, MemoryDeployer(), people, ok.release_id)
-    bad = failed_release(store, 2)
+    bad = build.failed_deployment(store, 2)
     retry_fields = {
         "release_id": bad.release_id,
         "approval_id": bad.approval_id,
@@ -353,4 +279,3 @@ def test_the_spot_check_finds_a_release_row_no_retry_vouches_for_and_a_retry_by_
         (bad.approval_id, "deployed = approved", "deployment_url"),
     }, report.findings
     assert json.loads(store.read_bytes(f"approvals/{ok.approval_id}.json"))["deployment_url"] is None
-
