@@ -204,35 +204,45 @@ def test_the_cli_refuses_with_exit_2_and_prints_names_as_text(store: ComplianceS
 # ---------------------------------------------------------------------------
 # audit verify and the spot check read the retry records
 # ---------------------------------------------------------------------------
-def test_audit_verify_checks_what_a_retry_record_claims(
-    store: ComplianceStore, people: people_registry.PeopleInForce
-) -> None:
-    live = build.release(store, 1, people_version=1)  # went live with its approval: nothing to retry
-    failed = build.failed_deployment(store, 2)
-    retry_fields = {
-        "release_id": live.release_id,
-        "approval_id": live.approval_id,
-        "model_sha256": live.model_sha256,
-        "model_path": live.model_path,
-        "retried_by": "Quinn Tester",  # not an approver
-        "retried_after": "made up",
-        "deployment_url": "http://127.0.0.1:9999",
-        "people_version": 1,
+def forged_retry(approval: records.ApprovalRecord, **fields: object) -> dict[str, object]:
+    """Fields of a retry record of ``approval`` written by hand (then ledgered as the product would)."""
+    return {
+        "release_id": approval.release_id,
+        "approval_id": approval.approval_id,
+        "model_sha256": approval.model_sha256,
+        "model_path": approval.model_path,
+        "retried_after": PORT_TAKEN,
+        **fields,
     }
-    forged = write_retry(store, retry_fields, build.BASE_TIME + timedelta(days=1))
+
+
+def stray_row(store: ComplianceStore, approval: records.ApprovalRecord, url: str) -> None:
+    """A ledgered release-log row deploying ``approval`` at a URL no record names."""
     append_row(
         store,
         ReleaseLogRow(
             date=build.stamp(build.BASE_TIME + timedelta(days=1)),
             event="release",
-            release_id=failed.release_id,
-            model_path=failed.model_path or "",
-            sha256=failed.model_sha256,
-            deployment_url="http://127.0.0.1:9998",  # no record says it was deployed there
-            approval_id=failed.approval_id,
+            release_id=approval.release_id,
+            model_path=approval.model_path or "",
+            sha256=approval.model_sha256,
+            deployment_url=url,
+            approval_id=approval.approval_id,
             by=APPROVER,
         ),
     )
+
+
+def test_audit_verify_checks_what_a_retry_record_claims(
+    store: ComplianceStore, people: people_registry.PeopleInForce
+) -> None:
+    live = build.release(store, 1, people_version=1)  # went live with its approval: nothing to retry
+    failed = build.failed_deployment(store, 2)
+    not_an_approver = forged_retry(
+        live, retried_by="Quinn Tester", deployment_url="http://127.0.0.1:9999", people_version=1
+    )
+    forged = write_retry(store, not_an_approver, build.BASE_TIME + timedelta(days=1))
+    stray_row(store, failed, "http://127.0.0.1:9998")
     problems = {(p.file, p.field): p.message for p in audit_verify(store).errors}
     path = f"{DEPLOY_RETRIES_DIR}/{forged.retry_id}.json"
     assert "nothing to retry" in problems[(path, "approval_id")]
@@ -248,30 +258,9 @@ def test_the_spot_check_finds_a_release_row_no_retry_vouches_for_and_a_retry_by_
     ok = build.failed_deployment(store, 1)
     retry(store, MemoryDeployer(), people, ok.release_id)
     bad = build.failed_deployment(store, 2)
-    retry_fields = {
-        "release_id": bad.release_id,
-        "approval_id": bad.approval_id,
-        "model_sha256": bad.model_sha256,
-        "model_path": bad.model_path,
-        "retried_by": build.SUBMITTER,
-        "retried_after": PORT_TAKEN,
-        "deployment_url": None,
-        "deployment_error": "still taken",
-    }
-    write_retry(store, retry_fields, build.BASE_TIME + timedelta(days=1))
-    append_row(
-        store,
-        ReleaseLogRow(
-            date=build.stamp(build.BASE_TIME + timedelta(days=1)),
-            event="release",
-            release_id=bad.release_id,
-            model_path=bad.model_path or "",
-            sha256=bad.model_sha256,
-            deployment_url="http://127.0.0.1:9998",
-            approval_id=bad.approval_id,
-            by=APPROVER,
-        ),
-    )
+    by_submitter = forged_retry(bad, retried_by=build.SUBMITTER, deployment_url=None, deployment_error="still taken")
+    write_retry(store, by_submitter, build.BASE_TIME + timedelta(days=1))
+    stray_row(store, bad, "http://127.0.0.1:9998")
     report = spot_check(store, sample=10, seed=1, quarter="2026Q4")
     found = {(f.approval_id, f.check, f.field) for f in report.findings}
     assert found == {

@@ -30,8 +30,9 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from credit_scorer.records.deploy_retries import DeployRetryRecord
 from credit_scorer.records.layout import APPROVALS_DIR, DEPLOY_RETRIES_DIR, MODELS_DIR, RELEASES_DIR, THRESHOLDS_DIR
@@ -54,6 +55,7 @@ from credit_scorer.records.release_log import COLUMNS, LOG_FILE, ReleaseLogRow, 
 from credit_scorer.records.store import ComplianceStore, StoreError
 from credit_scorer.records.thresholds import ThresholdVersion
 
+M = TypeVar("M", bound=BaseModel)
 HashLookup = Callable[[str], "str | None"]
 """sha256 of a store file by path, None when it is missing."""
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -160,21 +162,33 @@ def audit_verify(store: ComplianceStore, checkpoints: list[Checkpoint] | None = 
 
 def read_approval_files(store: ComplianceStore) -> tuple[list[tuple[str, ApprovalRecord]], list[Problem]]:
     """Every approval record that parses, and a problem naming each file that does not."""
-    approvals: list[tuple[str, ApprovalRecord]] = []
+    return _read_records(store, APPROVALS_DIR, ApprovalRecord, "approval_id", "approval record")
+
+
+def read_retry_files(store: ComplianceStore) -> tuple[list[tuple[str, DeployRetryRecord]], list[Problem]]:
+    """Every retry record that parses, and a problem naming each file that does not."""
+    return _read_records(store, DEPLOY_RETRIES_DIR, DeployRetryRecord, "retry_id", "deployment retry record")
+
+
+def _read_records(
+    store: ComplianceStore, folder: str, model: type[M], id_field: str, what: str
+) -> tuple[list[tuple[str, M]], list[Problem]]:
+    """(path, record) of every file in ``folder`` that parses as ``model`` and whose id is its file name."""
+    found: list[tuple[str, M]] = []
     problems: list[Problem] = []
-    for path in store.list(APPROVALS_DIR, ".json"):
+    for path in store.list(folder, ".json"):
         try:
-            record = ApprovalRecord.model_validate_json(store.read_bytes(path))
+            record = model.model_validate_json(store.read_bytes(path))
         except ValidationError as exc:
             for error in exc.errors()[:5]:
                 where = ".".join(str(p) for p in error["loc"]) or "json"
-                problems.append(Problem(path, where, f"not a valid approval record: {error['msg']}"))
+                problems.append(Problem(path, where, f"not a valid {what}: {error['msg']}"))
             continue
         stem = path.rsplit("/", 1)[-1].removesuffix(".json")
-        if record.approval_id != stem:
-            problems.append(Problem(path, "approval_id", f"is {record.approval_id!r}, the file name says {stem!r}"))
-        approvals.append((path, record))
-    return approvals, problems
+        if getattr(record, id_field) != stem:
+            problems.append(Problem(path, id_field, f"is {getattr(record, id_field)!r}, the file name says {stem!r}"))
+        found.append((path, record))
+    return found, problems
 
 
 def check_approval_files(
@@ -224,25 +238,6 @@ def check_approval_files(
             )
         )
     return problems
-
-
-def read_retry_files(store: ComplianceStore) -> tuple[list[tuple[str, DeployRetryRecord]], list[Problem]]:
-    """Every retry record that parses, and a problem naming each file that does not."""
-    retries: list[tuple[str, DeployRetryRecord]] = []
-    problems: list[Problem] = []
-    for path in store.list(DEPLOY_RETRIES_DIR, ".json"):
-        try:
-            record = DeployRetryRecord.model_validate_json(store.read_bytes(path))
-        except ValidationError as exc:
-            for error in exc.errors()[:5]:
-                where = ".".join(str(p) for p in error["loc"]) or "json"
-                problems.append(Problem(path, where, f"not a valid deployment retry record: {error['msg']}"))
-            continue
-        stem = path.rsplit("/", 1)[-1].removesuffix(".json")
-        if record.retry_id != stem:
-            problems.append(Problem(path, "retry_id", f"is {record.retry_id!r}, the file name says {stem!r}"))
-        retries.append((path, record))
-    return retries, problems
 
 
 def check_retries(

@@ -29,6 +29,9 @@ import secrets
 import socket
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
+
+from pydantic import BaseModel
 
 from credit_scorer.core.ports import Deployer, DeploymentStatus
 from credit_scorer.records import layout, ledger
@@ -38,6 +41,7 @@ from credit_scorer.records.release_log import ReleaseLogRow, append_row, normal_
 from credit_scorer.records.store import ComplianceStore
 
 log = logging.getLogger(__name__)
+M = TypeVar("M", bound=BaseModel)
 
 DEPLOY_LOCK = "deploy"
 DEPLOY_OPERATIONS = ("deploy", "deploy-retry")
@@ -92,15 +96,29 @@ def open_operations(found: list[ledger.LedgerEntry]) -> list[Operation]:
     return list(pending.values())
 
 
-def ledgered_approvals(store: ComplianceStore, found: list[ledger.LedgerEntry]) -> list[ApprovalRecord]:
-    """Approval records whose file is ledgered with its exact bytes, oldest first."""
-    recorded = {e.path: e.record_sha256 for e in found if e.kind == "approval"}
-    approvals: list[ApprovalRecord] = []
-    for path in store.list(layout.APPROVALS_DIR, ".json"):
+def _ledgered(
+    store: ComplianceStore, found: list[ledger.LedgerEntry], kind: str, folder: str, model: type[M]
+) -> list[M]:
+    """The records in ``folder`` whose file is ledgered (as ``kind``) with its exact bytes, in file order."""
+    recorded = {e.path: e.record_sha256 for e in found if e.kind == kind}
+    made: list[M] = []
+    for path in store.list(folder, ".json"):
         data = store.read_bytes(path)
         if recorded.get(path) == ledger.sha256_hex(data):
-            approvals.append(ApprovalRecord.model_validate_json(data))
-    return approvals
+            made.append(model.model_validate_json(data))
+    return made
+
+
+def ledgered_approvals(store: ComplianceStore, found: list[ledger.LedgerEntry]) -> list[ApprovalRecord]:
+    """Approval records whose file is ledgered with its exact bytes, oldest first."""
+    return _ledgered(store, found, "approval", layout.APPROVALS_DIR, ApprovalRecord)
+
+
+def ledgered_retries(store: ComplianceStore, found: list[ledger.LedgerEntry]) -> list[DeployRetryRecord]:
+    """Retry records whose file is ledgered with its exact bytes, oldest first."""
+    return sorted(
+        _ledgered(store, found, "deploy_retry", layout.DEPLOY_RETRIES_DIR, DeployRetryRecord), key=attempt_order
+    )
 
 
 def ledgered_rows(found: list[ledger.LedgerEntry]) -> list[ReleaseLogRow]:
@@ -110,17 +128,6 @@ def ledgered_rows(found: list[ledger.LedgerEntry]) -> list[ReleaseLogRow]:
         if entry.kind in ledger.ROW_KINDS and entry.row is not None:
             rows += parse_rows(entry.row)
     return rows
-
-
-def ledgered_retries(store: ComplianceStore, found: list[ledger.LedgerEntry]) -> list[DeployRetryRecord]:
-    """Retry records whose file is ledgered with its exact bytes, oldest first."""
-    recorded = {e.path: e.record_sha256 for e in found if e.kind == "deploy_retry"}
-    retries: list[DeployRetryRecord] = []
-    for path in store.list(layout.DEPLOY_RETRIES_DIR, ".json"):
-        data = store.read_bytes(path)
-        if recorded.get(path) == ledger.sha256_hex(data):
-            retries.append(DeployRetryRecord.model_validate_json(data))
-    return sorted(retries, key=attempt_order)
 
 
 @dataclass(frozen=True)
