@@ -268,3 +268,17 @@ def test_the_spot_check_finds_a_release_row_no_retry_vouches_for_and_a_retry_by_
         (bad.approval_id, "deployed = approved", "deployment_url"),
     }, report.findings
     assert json.loads(store.read_bytes(f"approvals/{ok.approval_id}.json"))["deployment_url"] is None
+
+
+def test_deployments_lists_a_failed_deployment_with_its_reason_as_text(
+    store: ComplianceStore, people: people_registry.PeopleInForce
+) -> None:
+    approval = build.failed_deployment(store)
+    with pytest.raises(NotStarted):
+        retry(store, MemoryDeployer(fail="[bold red]disk[/] full"), people, approval.release_id)
+    env = {"CREDIT_SCORER_PEOPLE": str(PEOPLE), "COLUMNS": "400"}
+    done = CliRunner().invoke(app, ["deployments", "--store", store.root], env=env)
+    assert done.exit_code == 0, done.output
+    [line] = [line for line in done.output.splitlines() if approval.release_id in line]
+    assert "deploy failed: [bold red]disk[/] full (retry_AI-REL-00000001_" in line and f"by {APPROVER})" in line
+    assert "credit-scorer deploy RELEASE --as NAME" in done.output

@@ -46,8 +46,9 @@ def deployments_list(ctx: typer.Context, store: StoreOption = None) -> None:
         table.add_row(d.release_id, d.url, d.model_sha256[:16] + "…", process, d.started_at, state)
     failed = failed_deployments(ComplianceStore(store), {s.deployment.release_id for s in statuses if s.alive})
     for f in failed:
-        reason = escape(f"{f.reason} ({f.record_id}, by {f.by})")
-        table.add_row(f.release_id, "–", f.model_sha256[:16] + "…", "–", f.at, f"[bold red]deploy failed[/]: {reason}")
+        reason = escape(f"{f.reason} ({f.record_id}, by {f.by})")  # records hold untrusted text: never markup
+        state = f"[bold red]deploy failed[/]: {reason}"
+        table.add_row(escape(f.release_id), "–", f.model_sha256[:16] + "…", "–", escape(f.at), state)
     console.print(table if statuses or failed else "no scoring endpoint is running", soft_wrap=True)
     if failed:
         console.print(f"{len(failed)} approved release(s) not live because the deployment failed; {RETRY_HINT}")
