@@ -63,8 +63,8 @@ def retry_deployment(
     Refuses, writing nothing, a malformed release id, an actor who is not an approver in ``people`` or who
     submitted the release, a release with no ledgered approval, a rejected or refused one, one that is live or
     went live since, a model file that is missing or no longer has the approved sha256, and a store that does
-    not verify. When the endpoint cannot
-    be started the failed retry is recorded and :class:`go_live.NotStarted` is raised.
+    not verify. When the endpoint cannot be started the failed retry is recorded and :class:`go_live.NotStarted`
+    is raised.
     """
     check_request(people, release_id, actor)
     with store.lock(recovery.DEPLOY_LOCK):
