@@ -282,3 +282,9 @@ def test_deployments_lists_a_failed_deployment_with_its_reason_as_text(
     [line] = [line for line in done.output.splitlines() if approval.release_id in line]
     assert "deploy failed: [bold red]disk[/] full (retry_AI-REL-00000001_" in line and f"by {APPROVER})" in line
     assert "credit-scorer deploy RELEASE --as NAME" in done.output
+
+
+def test_a_second_decision_after_a_failed_deployment_is_refused_naming_the_retry(store: ComplianceStore) -> None:
+    approval = build.failed_deployment(store)
+    with pytest.raises(workflow.AlreadyDecided, match=f"`credit-scorer deploy {approval.release_id} --as NAME`"):
+        workflow.ensure_undecided(store, approval.release_id)

@@ -181,9 +181,14 @@ def ensure_undecided(store: ComplianceStore, release_id: str) -> None:
     if earlier:
         first = earlier[0]
         verdict = "approved" if first.approved else "rejected"
+        retry = (
+            f"; its deployment failed, and an approver retries it with `credit-scorer deploy {release_id} --as NAME`"
+            if first.approved and first.deployment_error
+            else ""
+        )
         raise AlreadyDecided(
             f"{release_id} was already {verdict} by {first.approver} at {first.timestamp} "
-            f"({first.approval_id}); one decision per release"
+            f"({first.approval_id}); one decision per release{retry}"
         )
 
 
