@@ -57,6 +57,17 @@ def signer(store: ComplianceStore, name: str) -> identities.Signer | None:
     return identities.Signer(name, KEYS[name])
 
 
+def signed_approval(
+    store: ComplianceStore, fields: dict[str, object], decided: datetime, *, sign: bool = True
+) -> records.ApprovalRecord:
+    """Write an approval record signed by its approver over the decision's fields (unsigned: ``sign=False``)."""
+    person = signer(store, str(fields["approver"])) if sign else None
+    if person is not None:
+        draft = json.loads(records.ApprovalRecord.model_validate({**fields, "approval_id": "draft"}).to_json())
+        fields = fields | {"signature": person(records.decision_hash(draft)).model_dump()}
+    return records.write_approval(store, fields, decided)
+
+
 def model_bytes(n: int) -> bytes:
     """A small stand-in model file, different for each n."""
     return f'{{"model": "lightgbm", "trees": {n}}}\n'.encode()
@@ -187,11 +198,7 @@ def release(
         deployment_url=f"http://127.0.0.1:{8000 + n % 1000}" if deploy else None,
         **field_overrides,
     )
-    person = signer(store, str(fields["approver"]))
-    if person is not None and "signature" not in field_overrides:  # the approver signs what they decided
-        draft = json.loads(records.ApprovalRecord.model_validate({**fields, "approval_id": "draft"}).to_json())
-        fields["signature"] = person(records.decision_hash(draft)).model_dump()
-    record = records.write_approval(store, fields, decided)
+    record = signed_approval(store, fields, decided, sign="signature" not in field_overrides)
     if deploy and record.approved:
         append_row(
             store,
@@ -207,6 +214,46 @@ def release(
             ),
         )
     return record
+
+
+PORT_TAKEN = "port 8123 on 127.0.0.1 is already in use; pass another port, or none to pick a free one"
+
+
+def failed_deployment(
+    store: ComplianceStore, n: int = 1, *, approved: bool = True, submitter: str = SUBMITTER
+) -> records.ApprovalRecord:
+    """Release n decided (approved unless told otherwise), its model stored, its ticket open, its endpoint never
+    started: the approval says ``deployment_url: null`` and ``deployment_error`` (:data:`PORT_TAKEN`)."""
+    from credit_scorer.adapters.tickets import LocalTicketTracker
+    from credit_scorer.records.submissions import Submission, record_submission
+
+    decided = BASE_TIME + timedelta(hours=n)
+    release_id = f"AI-REL-{n:08x}"
+    run_id = f"{n:08x}-0000-4000-8000-000000000000"
+    signoff = records.write_signoff(
+        store, run_id, release_id, TESTER, "reviewed", "cli", decided, person=signer(store, TESTER)
+    )
+    path, digest = workflow.store_model(store, model_bytes(n))
+    LocalTicketTracker(store).open_ticket(release_id, run_id, f"Release {release_id}", "test release")
+    record_submission(
+        store, Submission(release_id=release_id, run_id=run_id, submitter=submitter,
+                          submitted_at=stamp(decided), dataset_sha256=DATASET_SHA256, dataset_rows=30000),
+    )  # fmt: skip
+    fields = approval_fields(
+        release_id=release_id,
+        run_id=run_id,
+        timestamp=stamp(decided),
+        model_sha256=digest,
+        model_path=path,
+        submitter=submitter,
+        signed_at=signoff.timestamp,
+        signoff_id=signoff.signoff_id,
+        approved=approved,
+        deployment_url=None,
+        deployment_error=PORT_TAKEN if approved else None,
+        people_version=1,
+    )
+    return signed_approval(store, fields, decided)
 
 
 @contextmanager

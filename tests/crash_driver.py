@@ -2,6 +2,7 @@
 
     python -m tests.crash_driver deploy STORE CANDIDATE_JSON MODEL_FILE
     python -m tests.crash_driver rollback STORE URL
+    python -m tests.crash_driver retry STORE RELEASE_ID      (a failed deployment retried by Sam Compliance)
 
 ``CREDIT_SCORER_CRASH_AT`` (see :mod:`credit_scorer.core.faults`) names where the process kills itself. The tester
 has signed off before (in the test process), so the only writes here are the release protocol's own.
@@ -17,6 +18,7 @@ from credit_scorer.adapters.tickets import LocalTicketTracker
 from credit_scorer.records import people_registry
 from credit_scorer.records.store import ComplianceStore
 from credit_scorer.release import workflow
+from credit_scorer.release.deploy_retry import retry_deployment
 from tests.integration.conftest import DEMO, approved_decision
 
 SUBMITTER = DEMO["SUBMITTER"]
@@ -27,8 +29,11 @@ def main(argv: list[str]) -> None:
     store = ComplianceStore(store_dir)
     tracker = LocalTicketTracker(store)
     deployer = deployer_for(store)
-    people = people_registry.people_in_force(store, None, False, explicit=False).people
-    if mode == "deploy":
+    in_force = people_registry.people_in_force(store, None, False, explicit=False)
+    people = in_force.people
+    if mode == "retry":
+        retry_deployment(store, tracker, deployer, in_force, argv[2], "Sam Compliance")
+    elif mode == "deploy":
         candidate = workflow.ReleaseCandidate.model_validate_json(Path(argv[2]).read_text())
         decision = approved_decision(store, candidate, "crash test release")
         workflow.deploy_release(

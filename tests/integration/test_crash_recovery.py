@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -33,12 +34,15 @@ import pytest
 
 from credit_scorer.adapters.factory import deployer_for
 from credit_scorer.adapters.tickets import LocalTicketTracker
+from credit_scorer.audit.verify import audit_verify
+from credit_scorer.core.ports import DeploymentError
 from credit_scorer.core.settings import CRASH_ENV
 from credit_scorer.records import ledger, ledger_verify, people_registry
 from credit_scorer.records.models import read_approvals
 from credit_scorer.records.release_log import read_rows
 from credit_scorer.records.store import ComplianceStore
 from credit_scorer.release import recovery, signoffs, workflow
+from credit_scorer.release.deploy_retry import failed_deployments, retry_deployment
 
 from .conftest import REPO, approved_decision, built_candidate, person, stop_all
 
@@ -338,3 +342,61 @@ def test_a_crash_during_a_rollback_leaves_one_vouched_endpoint(
     other = b.candidate.release_id if rolled_back else a.candidate.release_id
     assert len(_ports_scoring(store, expected_live)) == 1
     assert _ports_scoring(store, other) == []
+
+
+# A retried deployment (``credit-scorer deploy``) after the first one failed: its own writes, in order.
+RETRY_BEFORE_RECORD = (
+    "deploy-intent",
+    "deploy-server-registered",
+    "deploy-server-ready",
+    "record-pending-written@1",  # the retry record's bytes, no entry yet
+)
+RETRY_AFTER_RECORD = (
+    "record-ledgered@1",  # the retry record's entry (with the activation token), file not linked yet
+    "deploy-approval-recorded",
+    "deploy-activated",
+    "deploy-row-logged",
+)
+
+
+def _failed_deploy_here(store: ComplianceStore, built: Built) -> None:
+    """A first deployment whose port is taken, in this process: the approval is recorded with the error."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        decision = approved_decision(store, built.candidate, "set-up release")
+        with pytest.raises(DeploymentError, match="already in use"):
+            workflow.deploy_release(
+                store, LocalTicketTracker(store), deployer_for(store), built.candidate, decision,
+                built.model.to_bytes(), [], False, taken.getsockname()[1], False,
+            )  # fmt: skip
+
+
+@pytest.mark.parametrize("point", RETRY_BEFORE_RECORD + RETRY_AFTER_RECORD)
+def test_a_crash_during_a_retried_deployment_leaves_it_live_with_its_record_or_failed_and_retryable(
+    store: ComplianceStore, releases: tuple[Built, Built], point: str
+) -> None:
+    a, _ = releases
+    _prepare(store, a)
+    _failed_deploy_here(store, a)
+    release_id = a.candidate.release_id
+    done = _driver(["retry", store.root, release_id], point)
+    assert done.returncode == -9, done.stderr[-2000:]
+    recorded = point in RETRY_AFTER_RECORD
+    assert len(_settle_servers(store, release_id)) == (1 if recorded else 0)  # no scoring without its record
+    actions = recovery.recover_at_start(store, deployer_for(store))
+    _verified(store)
+    if recorded:
+        assert any("completed the interrupted deployment" in x for x in actions), actions
+        [url] = _ports_scoring(store, release_id)
+        assert [(r.event, r.release_id, r.deployment_url) for r in read_rows(store)] == [("release", release_id, url)]
+        assert failed_deployments(store, set()) == []
+    else:
+        assert any("interrupted" in x for x in actions), actions
+        assert _ports_scoring(store, release_id) == [] and read_rows(store) == []
+        assert [f.release_id for f in failed_deployments(store, set())] == [release_id]  # still deploy failed
+        people = people_registry.people_in_force(store, None, False, explicit=False)
+        retry_deployment(store, LocalTicketTracker(store), deployer_for(store), people, release_id, "Jane Doe")
+        assert len(_ports_scoring(store, release_id)) == 1
+    report = audit_verify(store)
+    assert report.errors == [], [str(p) for p in report.errors]

@@ -26,6 +26,7 @@ from credit_scorer.apps.console.app import ConsoleSettings, create_console
 from credit_scorer.apps.console.sessions import Session
 from credit_scorer.apps.console.views import STATUS_LABELS, ReleaseDetail, ReleaseRow
 from credit_scorer.pipelines.run import GateState, StepProgress
+from credit_scorer.records.deploy_retries import DeployRetryRecord
 from credit_scorer.records.models import ApprovalRecord, SignoffRecord
 from credit_scorer.records.refusals import Refusal
 from credit_scorer.release.gate import GateDecision
@@ -125,6 +126,7 @@ def row(value: str, status: str) -> ReleaseRow:
         decided_by=value,
         decided_at=value,
         deployment_url=value,
+        deploy_error=value,
     )
 
 
@@ -176,6 +178,16 @@ def detail(value: str, status: str, waiting: bool) -> ReleaseDetail:
         condition_status="pending" if waiting else "resolved",
         submitted=None if waiting else decision(value),
     )
+    retries = [
+        DeployRetryRecord.model_construct(
+            retry_id=value,
+            timestamp=value,
+            retried_by=value,
+            deployment_url=url,
+            deployment_error=error,
+        )
+        for url, error in ((None, value), (value, None))
+    ]
     return ReleaseDetail(
         row=row(value, status),
         checks=None,
@@ -204,6 +216,7 @@ def detail(value: str, status: str, waiting: bool) -> ReleaseDetail:
                 at=value,
             )
         ],
+        retries=retries,
     )
 
 

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from credit_scorer.adapters.tickets import ROLLED_BACK, Ticket
-from credit_scorer.apps.console.views import status_of
+from credit_scorer.adapters.tickets import ROLLED_BACK, LocalTicketTracker, Ticket
+from credit_scorer.apps.console.views import list_releases, release_status, status_of
 from credit_scorer.apps.console.web import safe_next as _safe_next
+from credit_scorer.core.ports import DeploymentError
+from credit_scorer.records import people_registry
 from credit_scorer.records.models import ApprovalRecord
+from credit_scorer.records.store import ComplianceStore
+from credit_scorer.release.deploy_retry import retry_deployment
+from tests import audit_builders as build
+from tests.memory_deployer import MemoryDeployer
+
+PEOPLE = Path(__file__).resolve().parents[2] / "conf" / "people.yaml"
 
 
 def _record(approved: bool, url: str | None = "http://127.0.0.1:9000", **extra: object) -> ApprovalRecord:
@@ -65,3 +75,30 @@ def test_release_status(
 )
 def test_sign_in_only_redirects_within_the_console(target: str, expected: str) -> None:
     assert _safe_next(target) == expected
+
+
+def test_a_failed_deployment_shows_its_reason_until_a_retry_puts_it_live(tmp_path: Path) -> None:
+    """The releases page and the release's status say "deploy failed" with the last attempt's reason."""
+    store = ComplianceStore(str(tmp_path / "compliance"))
+    people = people_registry.people_in_force(store, PEOPLE, False, explicit=False)
+    approval = build.failed_deployment(store)
+    tracker, release_id = LocalTicketTracker(store), approval.release_id
+
+    def shown(deployer: MemoryDeployer) -> tuple[str, str, str]:
+        _, [row] = list_releases(store, tracker, deployer)
+        assert release_status(store, tracker, deployer, release_id).row == row
+        return row.status, row.deploy_error, row.deployment_url
+
+    assert shown(MemoryDeployer()) == ("deploy-failed", build.PORT_TAKEN, "")
+    with pytest.raises(DeploymentError):
+        retry_deployment(store, tracker, MemoryDeployer(fail="disk full"), people, release_id, "Jane Doe")
+    assert shown(MemoryDeployer()) == ("deploy-failed", "disk full", "")
+    deployer = MemoryDeployer()
+    _, deployment = retry_deployment(store, tracker, deployer, people, release_id, "Jane Doe")
+    assert shown(deployer) == ("live", "", deployment.url)
+    assert [r.deployment_error for r in release_status(store, tracker, deployer, release_id).retries] == [
+        "disk full",
+        None,
+    ]
+    deployer.stop(release_id)
+    assert shown(deployer) == ("deployed", "", deployment.url)

@@ -10,6 +10,7 @@ import pytest
 
 from credit_scorer.adapters import jira
 from credit_scorer.adapters.tickets import LocalTicketTracker, Ticket, typed_signoffs
+from credit_scorer.records import identities
 from credit_scorer.records.people import IdentityError
 from credit_scorer.records.people_registry import PeopleInForce
 from credit_scorer.records.refusals import refusals_for
@@ -87,7 +88,10 @@ def test_the_cli_refuses_an_override_when_every_check_passed(tmp_path: Path) -> 
     tracker = LocalTicketTracker(store)
     tracker.open_ticket(cand.release_id, cand.run_id, "release", "test")
     save_gate_inputs(store, cand)
-    sign_off(store, tracker, PEOPLE, cand, "Quinn Tester", "", source="cli", dev_mode=False)
+    keys = tmp_path / "identities"
+    identities.enrol(store, "Quinn Tester", "a password, tests only", by="test", directory=keys)
+    tester = identities.unlock(store, "Quinn Tester", "a password, tests only", keys)
+    sign_off(store, tracker, PEOPLE, cand, "Quinn Tester", "", source="cli", dev_mode=False, person=tester)
     request = gate.DecisionRequest(approve=True, approver="Jane Doe", rationale="ok", override=True)
     roles = PeopleInForce(people=PEOPLE, version=None, source="test")
     with pytest.raises(gate.GateInputError, match="nothing to override"):

@@ -23,7 +23,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, SecretStr
 
-from credit_scorer.adapters.tickets import ROLLED_BACK, CommentKind, Ticket, TicketComment
+from credit_scorer.adapters.tickets import ROLLED_BACK, CommentKind, Ticket, TicketComment, TicketStatus
 from credit_scorer.core import settings
 from credit_scorer.core.errors import ConfigError, IntegrationError
 from credit_scorer.core.settings import environ
@@ -141,7 +141,7 @@ class JiraTicketTracker:
         if to_jira_label(label) not in labels:
             self._call("add label", issue.update, fields={"labels": [*labels, to_jira_label(label)]})
 
-    def set_status(self, key: str, status: str) -> None:
+    def set_status(self, key: str, status: TicketStatus) -> None:
         """Move the issue with the transition of that name when the workflow has one; else comment."""
         jira_key = self.jira_key(key)
         transitions = self._call("list transitions", self.client.transitions, jira_key)

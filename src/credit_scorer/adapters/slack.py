@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, SecretStr
 
-from credit_scorer.adapters.tickets import CommentKind, Ticket, TicketTracker
+from credit_scorer.adapters.tickets import CommentKind, Ticket, TicketStatus, TicketTracker
 from credit_scorer.core import settings
 from credit_scorer.core.errors import ConfigError
 from credit_scorer.core.settings import environ
@@ -177,7 +177,7 @@ class NotifyingTracker:
         """Add a label."""
         self.inner.add_label(key, label)
 
-    def set_status(self, key: str, status: str) -> None:
+    def set_status(self, key: str, status: TicketStatus) -> None:
         """Set the status."""
         self.inner.set_status(key, status)
 

@@ -22,6 +22,8 @@ from credit_scorer.records.store import ComplianceStore
 ROLLED_BACK = "ROLLED BACK"
 
 CommentKind = Literal["note", "signoff", "decision", "deployment", "rollback", "refusal"]
+TicketStatus = Literal["open", "approved", "rejected", "deployed", "deploy failed", "rolled back"]
+"""What the gate sets a ticket to (Jira: the workflow's transition of that name, else a comment)."""
 
 
 class TicketComment(BaseModel):
@@ -63,8 +65,8 @@ class TicketTracker(Protocol):
         """Add a label (e.g. "ROLLED BACK") once."""
         ...
 
-    def set_status(self, key: str, status: str) -> None:
-        """Set the ticket status (open, approved, rejected, deployed, rolled back)."""
+    def set_status(self, key: str, status: TicketStatus) -> None:
+        """Set the ticket status (open, approved, rejected, deployed, deploy failed, rolled back)."""
         ...
 
     def get(self, key: str) -> Ticket:
@@ -123,7 +125,7 @@ class LocalTicketTracker:
                 ticket.labels.append(label)
                 self._save(ticket)
 
-    def set_status(self, key: str, status: str) -> None:
+    def set_status(self, key: str, status: TicketStatus) -> None:
         """Set the status."""
         with self.store.lock(f"ticket-{key}"):
             ticket = self.get(key)

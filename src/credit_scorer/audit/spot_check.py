@@ -14,7 +14,9 @@ checks each against the SOP:
   decision, and the sign-off record it names says the same;
 - ``separation of duties``: submitter, tester and approver are three different people;
 - ``deployed = approved``: every release-log row of the approval (and of its release)
-  deployed the approved model sha256, and a deployed approval has its row;
+  deployed the approved model sha256, and a deployed approval has its row; after a failed
+  deployment, each retry (``deploy_retries/``) is ledgered, retried that deployment with the
+  approved model and not by the submitter, and the rows citing the approval are at its URLs;
 - ``override``: an approval over a failed check has ``threshold_override: true`` and an
   ``override_rationale``.
 
@@ -39,13 +41,15 @@ from credit_scorer.audit.spot_check_rules import (
     CHECK_NAMES,
     Context,
     Finding,
+    RetryFile,
     SampledRecord,
     check_record,
 )
 from credit_scorer.audit.verify import read_rows_tolerant
 from credit_scorer.core.errors import CreditScorerError
 from credit_scorer.records import ledger
-from credit_scorer.records.layout import APPROVALS_DIR, AUDIT_DIR, SIGNOFFS_DIR
+from credit_scorer.records.deploy_retries import DeployRetryRecord
+from credit_scorer.records.layout import APPROVALS_DIR, AUDIT_DIR, DEPLOY_RETRIES_DIR, SIGNOFFS_DIR
 from credit_scorer.records.models import SignoffRecord, iso_utc, utc_now
 from credit_scorer.records.store import ComplianceStore, StoreError
 from credit_scorer.records.thresholds import history
@@ -137,7 +141,7 @@ def quarter_population(store: ComplianceStore, quarter: str) -> tuple[list[Sampl
 
 
 def load_context(store: ComplianceStore) -> Context:
-    """Threshold history, release-log rows and sign-off records."""
+    """Threshold history, release-log rows, sign-off records and retried deployments."""
     signoffs: dict[str, SignoffRecord] = {}
     for path in store.list(SIGNOFFS_DIR, ".json"):
         try:
@@ -145,6 +149,13 @@ def load_context(store: ComplianceStore) -> Context:
         except ValidationError:
             continue  # audit verify reports a damaged sign-off file
         signoffs[record.signoff_id] = record
+    retries: list[RetryFile] = []
+    for path in store.list(DEPLOY_RETRIES_DIR, ".json"):
+        content = store.read_bytes(path)
+        try:
+            retries.append(RetryFile(path, DeployRetryRecord.model_validate_json(content), ledger.sha256_hex(content)))
+        except ValidationError:
+            continue  # audit verify reports a damaged retry record
     rows, _ = read_rows_tolerant(store)  # audit verify reports rows that do not parse
     raw_ledger = store.read_bytes(ledger.LEDGER_FILE) if store.exists(ledger.LEDGER_FILE) else b""
     entries, _ = ledger.parse_ledger(raw_ledger)  # audit verify reports the chain's problems
@@ -153,6 +164,7 @@ def load_context(store: ComplianceStore) -> Context:
         rows=[row for _, row in rows],
         signoffs=signoffs,
         ledgered={e.path: e.record_sha256 for e in entries},
+        retries=retries,
     )
 
 

@@ -7,14 +7,15 @@ See ``audit/spot_check.py`` for the sample, the population and the report.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from pydantic import ValidationError
 
+from credit_scorer.records.deploy_retries import DeployRetryRecord
 from credit_scorer.records.layout import SIGNOFFS_DIR
 from credit_scorer.records.models import ApprovalRecord, SignoffRecord
-from credit_scorer.records.release_log import LOG_FILE, ReleaseLogRow
+from credit_scorer.records.release_log import LOG_FILE, ReleaseLogRow, normal_url
 from credit_scorer.records.thresholds import ThresholdVersion, in_force_at
 
 SOP_FIELDS: tuple[str, ...] = (
@@ -80,6 +81,15 @@ class SampledRecord:
 
 
 @dataclass(frozen=True)
+class RetryFile:
+    """A retry record of a failed deployment (``deploy_retries/``): its path, parsed record and sha256."""
+
+    path: str
+    record: DeployRetryRecord
+    sha256: str
+
+
+@dataclass(frozen=True)
 class Context:
     """What the checks compare a record with."""
 
@@ -88,6 +98,7 @@ class Context:
     signoffs: dict[str, SignoffRecord]
     ledgered: dict[str, str]
     """sha256 of each ledgered file, by store path."""
+    retries: list[RetryFile] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------------------
@@ -111,6 +122,7 @@ def check_record(sampled: SampledRecord, context: Context) -> list[Finding]:
         + check_signoff(sampled, record, context.signoffs)
         + check_distinct(sampled, record)
         + check_deployed(sampled, record, context.rows)
+        + check_retries(sampled, record, context)
         + check_override(sampled, record, failed)
     )
 
@@ -381,3 +393,55 @@ def check_override(sampled: SampledRecord, record: ApprovalRecord, failed: list[
     if not (record.override_rationale or "").strip():
         return [_finding(sampled, "override_rationale", "override", f"override of {names} without a rationale")]
     return []
+
+
+def check_retries(sampled: SampledRecord, record: ApprovalRecord, context: Context) -> list[Finding]:
+    """Retries of the approval's failed deployment are ledgered, deploy the approved model and are not the
+    submitter's; every release row citing the approval deploys at its URL or at a ledgered retry's."""
+    findings: list[Finding] = []
+    retries = [r for r in context.retries if r.record.approval_id == record.approval_id]
+    vouched = {normal_url(record.deployment_url or "")}
+    for retry in retries:
+        name = retry.record.retry_id
+        if context.ledgered.get(retry.path) != retry.sha256:
+            findings.append(
+                _finding(sampled, "deployment retry", "integrity", f"{retry.path} is not the ledgered file")
+            )
+            continue
+        if retry.record.deployment_url:
+            vouched.add(normal_url(retry.record.deployment_url))
+        if not record.approved or record.deployment_url is not None:
+            findings.append(
+                _finding(
+                    sampled, "deployment_url", "deployed = approved", f"{name} retries a deployment that did not fail"
+                )
+            )
+        if (retry.record.release_id, retry.record.model_sha256) != (record.release_id, record.model_sha256):
+            findings.append(
+                _finding(
+                    sampled,
+                    "model_sha256",
+                    "deployed = approved",
+                    f"{name} deploys {retry.record.release_id} model {retry.record.model_sha256}",
+                )
+            )
+        if not record.dev_mode and retry.record.retried_by.strip().casefold() == record.submitter.strip().casefold():
+            findings.append(
+                _finding(sampled, "submitter", "separation of duties", f"{name} was retried by the submitter")
+            )
+    for number, row in enumerate(context.rows, start=1):
+        if (
+            row.event == "release"
+            and row.approval_id == record.approval_id
+            and normal_url(row.deployment_url) not in vouched
+        ):
+            findings.append(
+                _finding(
+                    sampled,
+                    "deployment_url",
+                    "deployed = approved",
+                    f"{LOG_FILE} row {number} deploys at {row.deployment_url}, which neither the approval nor a "
+                    "ledgered retry of it records",
+                )
+            )
+    return findings

@@ -10,9 +10,15 @@ log = header + ledgered rows) this checks what the records claim:
   sha256 of the file at ``annex_iv_path``, its ``dataset_sha256`` the dataset hash found
   in ``releases/<release>/`` (where the release's files record one);
 - every release-log row (release or rollback) names an approval record that approved
-  the same model sha256 for the same release, dated no later than the row;
+  the same model sha256 for the same release, dated no later than the row; a release row's URL is
+  the approval's ``deployment_url`` or that of a retry record of that approval;
+- each retry record (``deploy_retries/``) retries an approval that approved the same model for the
+  same release and whose own deployment failed, after it; its model file has that sha256, and it
+  records either a ``deployment_url`` or a ``deployment_error``;
 - threshold versions are numbered 1, 2, 3 … and each approval's ``thresholds`` are the
-  version it names.
+  version it names;
+- each approval's and retry's people registry version is ledgered, and its actors held their roles in it
+  (whoever retried a deployment, the approver role).
 
 Every problem names the file and the field.
 """
@@ -22,13 +28,15 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from credit_scorer.audit.person_signatures import check_person_signatures
-from credit_scorer.records.layout import APPROVALS_DIR, MODELS_DIR, RELEASES_DIR, THRESHOLDS_DIR
+from credit_scorer.records.deploy_retries import DeployRetryRecord
+from credit_scorer.records.layout import APPROVALS_DIR, DEPLOY_RETRIES_DIR, MODELS_DIR, RELEASES_DIR, THRESHOLDS_DIR
 from credit_scorer.records.ledger import (
     GENESIS_HASH,
     PUBLIC_KEY_FILE,
@@ -44,10 +52,11 @@ from credit_scorer.records.ledger_verify import verify_with_entries as ledger_ve
 from credit_scorer.records.models import ApprovalRecord
 from credit_scorer.records.people import People, Role, role_violation
 from credit_scorer.records.people_registry import PeopleVersion, version_path
-from credit_scorer.records.release_log import COLUMNS, LOG_FILE, ReleaseLogRow, parse_rows, row_lines
+from credit_scorer.records.release_log import COLUMNS, LOG_FILE, ReleaseLogRow, normal_url, parse_rows, row_lines
 from credit_scorer.records.store import ComplianceStore, StoreError
 from credit_scorer.records.thresholds import ThresholdVersion
 
+M = TypeVar("M", bound=BaseModel)
 HashLookup = Callable[[str], "str | None"]
 """sha256 of a store file by path, None when it is missing."""
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -126,11 +135,14 @@ def audit_verify(store: ComplianceStore, checkpoints: list[Checkpoint] | None = 
     rows, row_problems = read_rows_tolerant(store)
     problems += row_problems
     by_id = {record.approval_id: (path, record) for path, record in approvals}
-    problems += check_release_rows(rows, by_id, hashes.of)
+    retries, retry_problems = read_retry_files(store)
+    problems += retry_problems
+    problems += check_retries(retries, by_id, hashes.of)
+    problems += check_release_rows(rows, by_id, hashes.of, [record for _, record in retries])
     versions, version_problems = read_threshold_versions(store)
     problems += version_problems
     problems += check_threshold_references(approvals, versions)
-    problems += check_people_references(store, approvals, found)
+    problems += check_people_references(store, approvals, found, retries)
     problems += check_person_signatures(store, found)
     public_key = parse_public_pem(store.read_bytes(PUBLIC_KEY_FILE)) if store.exists(PUBLIC_KEY_FILE) else None
     head = found[-1] if found else None
@@ -152,21 +164,33 @@ def audit_verify(store: ComplianceStore, checkpoints: list[Checkpoint] | None = 
 
 def read_approval_files(store: ComplianceStore) -> tuple[list[tuple[str, ApprovalRecord]], list[Problem]]:
     """Every approval record that parses, and a problem naming each file that does not."""
-    approvals: list[tuple[str, ApprovalRecord]] = []
+    return _read_records(store, APPROVALS_DIR, ApprovalRecord, "approval_id", "approval record")
+
+
+def read_retry_files(store: ComplianceStore) -> tuple[list[tuple[str, DeployRetryRecord]], list[Problem]]:
+    """Every retry record that parses, and a problem naming each file that does not."""
+    return _read_records(store, DEPLOY_RETRIES_DIR, DeployRetryRecord, "retry_id", "deployment retry record")
+
+
+def _read_records(
+    store: ComplianceStore, folder: str, model: type[M], id_field: str, what: str
+) -> tuple[list[tuple[str, M]], list[Problem]]:
+    """(path, record) of every file in ``folder`` that parses as ``model`` and whose id is its file name."""
+    found: list[tuple[str, M]] = []
     problems: list[Problem] = []
-    for path in store.list(APPROVALS_DIR, ".json"):
+    for path in store.list(folder, ".json"):
         try:
-            record = ApprovalRecord.model_validate_json(store.read_bytes(path))
+            record = model.model_validate_json(store.read_bytes(path))
         except ValidationError as exc:
             for error in exc.errors()[:5]:
                 where = ".".join(str(p) for p in error["loc"]) or "json"
-                problems.append(Problem(path, where, f"not a valid approval record: {error['msg']}"))
+                problems.append(Problem(path, where, f"not a valid {what}: {error['msg']}"))
             continue
         stem = path.rsplit("/", 1)[-1].removesuffix(".json")
-        if record.approval_id != stem:
-            problems.append(Problem(path, "approval_id", f"is {record.approval_id!r}, the file name says {stem!r}"))
-        approvals.append((path, record))
-    return approvals, problems
+        if getattr(record, id_field) != stem:
+            problems.append(Problem(path, id_field, f"is {getattr(record, id_field)!r}, the file name says {stem!r}"))
+        found.append((path, record))
+    return found, problems
 
 
 def check_approval_files(
@@ -215,6 +239,48 @@ def check_approval_files(
                 f"({', '.join(sorted(release_dataset_hashes))})",
             )
         )
+    return problems
+
+
+def check_retries(
+    retries: list[tuple[str, DeployRetryRecord]],
+    approvals: dict[str, tuple[str, ApprovalRecord]],
+    sha256_of: HashLookup,
+) -> list[Problem]:
+    """Each retry deploys, after it, the model of an approval whose own deployment failed; one outcome each."""
+    problems: list[Problem] = []
+    for path, retry in retries:
+        if (retry.deployment_url is None) == (retry.deployment_error is None):
+            problems.append(Problem(path, "deployment_url", "needs exactly one of deployment_url and deployment_error"))
+        expected_model = f"{MODELS_DIR}/{retry.model_sha256}.json"
+        actual = sha256_of(expected_model)
+        if retry.model_path != expected_model:
+            problems.append(Problem(path, "model_path", f"{retry.model_path} is not the content address of its model"))
+        elif actual != retry.model_sha256:
+            what = "is missing from the store" if actual is None else f"has sha256 {actual}"
+            problems.append(Problem(path, "model_sha256", f"the model file {expected_model} {what}"))
+        found = approvals.get(retry.approval_id)
+        if found is None:
+            problems.append(Problem(path, "approval_id", f"{retry.approval_id} is not in {APPROVALS_DIR}/"))
+            continue
+        approval_path, approval = found
+        if not approval.approved:
+            problems.append(Problem(path, "approval_id", f"{approval_path} did not approve the release"))
+        if approval.deployment_url is not None:
+            went_live = f"{approval_path} went live at {approval.deployment_url}: nothing to retry"
+            problems.append(Problem(path, "approval_id", went_live))
+        if (approval.release_id, approval.model_sha256) != (retry.release_id, retry.model_sha256):
+            problems.append(
+                Problem(
+                    path,
+                    "model_sha256",
+                    f"retries {retry.release_id} model {retry.model_sha256}, but {approval_path} approved "
+                    f"{approval.release_id} model {approval.model_sha256}",
+                )
+            )
+        if retry.timestamp < approval.timestamp:
+            early = f"{retry.timestamp} is before the approval at {approval.timestamp}"
+            problems.append(Problem(path, "timestamp", early))
     return problems
 
 
@@ -271,8 +337,13 @@ def check_release_rows(
     rows: list[tuple[int, ReleaseLogRow]],
     approvals: dict[str, tuple[str, ApprovalRecord]],
     sha256_of: HashLookup,
+    retries: Sequence[DeployRetryRecord] = (),
 ) -> list[Problem]:
-    """Every release or rollback row follows an approval of the same model for the same release."""
+    """Every release or rollback row follows an approval of the same model for the same release.
+
+    A release row deploys at the approval's URL, or at the URL of a retry record of that approval.
+    """
+    retried = {(r.approval_id, normal_url(r.deployment_url)) for r in retries if r.deployment_url}
     problems: list[Problem] = []
     for number, row in rows:
         where = f"row {number} ({row.event} of {row.release_id})"
@@ -293,6 +364,17 @@ def check_release_rows(
             )
         if record.release_id != row.release_id:
             problems.append(Problem(LOG_FILE, f"{where}: release", f"{path} is the approval of {record.release_id}"))
+        url = normal_url(row.deployment_url)
+        own = normal_url(record.deployment_url or "")
+        if row.event == "release" and url != own and (row.approval_id, url) not in retried:
+            problems.append(
+                Problem(
+                    LOG_FILE,
+                    f"{where}: deployment_url",
+                    f"{row.deployment_url} is neither the deployment_url of {path} nor that of a retry record of it "
+                    f"in {DEPLOY_RETRIES_DIR}/",
+                )
+            )
         if row.date < record.timestamp:
             problems.append(
                 Problem(LOG_FILE, f"{where}: date", f"{row.date} is before the approval at {record.timestamp} ({path})")
@@ -358,17 +440,28 @@ def check_threshold_references(
 
 
 def check_people_references(
-    store: ComplianceStore, approvals: list[tuple[str, ApprovalRecord]], found: list[LedgerEntry]
+    store: ComplianceStore,
+    approvals: list[tuple[str, ApprovalRecord]],
+    found: list[LedgerEntry],
+    retries: Sequence[tuple[str, DeployRetryRecord]] = (),
 ) -> list[Problem]:
-    """Each approval naming a people registry version names a ledgered one, in which its actors held their roles.
+    """Each approval or retry naming a people registry version names a ledgered one, in which its actors held
+    their roles (the approver and tester of an approval; whoever retried a deployment, the approver role).
 
     (A version file written by hand and deleted after it served an approval leaves exactly this trace.)
     """
     ledgered = {e.path: e.record_sha256 for e in found if e.kind == "people_version"}
+    claims: list[tuple[str, int | None, list[tuple[str, Role]]]] = []
+    for path, record in approvals:
+        actors: list[tuple[str, Role]] = [(record.approver, "approver")]
+        if record.tester_signoff is not None:
+            actors.append((record.tester_signoff.tester, "tester"))
+        waived = record.dev_mode or record.refusal_reason is not None  # a refusal names whoever was refused
+        claims.append((path, record.people_version, [] if waived else actors))
+    claims += [(path, retry.people_version, [(retry.retried_by, "approver")]) for path, retry in retries]
     registries: dict[int, People | None] = {}
     problems: list[Problem] = []
-    for path, record in approvals:
-        number = record.people_version
+    for path, number, actors in claims:
         if number is None:
             continue
         if number not in registries:
@@ -386,13 +479,9 @@ def check_people_references(
                 )
             )
             continue
-        if record.dev_mode or record.refusal_reason is not None:  # a refusal names whoever was refused
-            continue
-        actors: list[tuple[str, Role]] = [(record.approver, "approver")]
-        if record.tester_signoff is not None:
-            actors.append((record.tester_signoff.tester, "tester"))
         for name, role in actors:
             why = role_violation(people, name, role)
             if why is not None:
-                problems.append(Problem(path, role, f"under people registry version {number}: {why}"))
+                field = "retried_by" if path.startswith(f"{DEPLOY_RETRIES_DIR}/") else role
+                problems.append(Problem(path, field, f"under people registry version {number}: {why}"))
     return problems

@@ -27,7 +27,7 @@ CRASH_POINTS: tuple[str, ...] = (
     "deploy-server-spawned",  # the scoring server process exists, not yet registered
     "deploy-server-registered",  # its PID and port are in the deployment registry, not ready
     "deploy-server-ready",  # it answers /health and /model (inactive)
-    "deploy-approval-recorded",  # the approval record (and its activation token) is ledgered
+    "deploy-approval-recorded",  # the approval (or retry) record and its activation token are ledgered
     "deploy-activated",  # the endpoint answers /predict
     "deploy-row-logged",  # the release-log row is written
     "deploy-previous-stopped",  # the endpoints it replaces are stopped

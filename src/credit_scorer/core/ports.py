@@ -7,9 +7,9 @@ behind the same protocol.
 
 **Activation.** Given an :class:`Activation`, the endpoint starts *inactive*: it answers ``/health``
 and ``/model`` but refuses to score (503) until the ledger holds an entry carrying the activation
-token — the entry of the record that makes the deployment official (the approval record, or the
-release-log row of a rollback). If the deploying process dies before that entry exists, the
-endpoint shuts itself down. So no crash leaves an endpoint scoring applicants without its record,
+token — the entry of the record that makes the deployment official (the approval record, the retry record
+of a failed deployment retried, or the release-log row of a rollback). If the deploying process dies before
+that entry exists, the endpoint shuts itself down. So no crash leaves an endpoint scoring applicants without its record,
 and no record claims an endpoint that never went live. :meth:`Deployer.await_active` waits for it.
 """
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Final
 
 APPROVALS_DIR: Final = "approvals"  # approval records (records/models.py)
+DEPLOY_RETRIES_DIR: Final = "deploy_retries"  # retried deployments of approved releases (records/deploy_retries.py)
 SIGNOFFS_DIR: Final = "signoffs"  # tester sign-offs
 MODELS_DIR: Final = "models"  # model files by sha256
 RELEASES_DIR: Final = "releases"  # per release: gate inputs, Annex IV bundle

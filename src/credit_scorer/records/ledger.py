@@ -78,6 +78,7 @@ REMOVED_ROW = '{"removed":true}'
 Kind = Literal[
     # files written once and never changed
     "approval",
+    "deploy_retry",
     "signoff",
     "threshold_change",
     "spot_check",
@@ -113,9 +114,9 @@ _ROW_PATH = re.compile(r"^model_release_log\.md#row-([1-9][0-9]*)$")
 def kind_for_path(path: str) -> Kind | None:
     """The kind of ledger entry a store file must have, or None for files the ledger does not cover.
 
-    Covered: records (approvals, sign-offs, threshold versions, spot checks, people registry versions), stored
-    models, everything under ``releases/`` (gate inputs and outputs, Annex IV), tickets, the deployment
-    registry (``deployments/*.json``, ``deployments/modal/*.json``) and sealed decision-log segments. Not
+    Covered: records (approvals, deployment retries, sign-offs, threshold versions, spot checks, people registry
+    versions), stored models, everything under ``releases/`` (gate inputs and outputs, Annex IV), tickets, the
+    deployment registry (``deployments/*.json``, ``deployments/modal/*.json``) and sealed decision-log segments. Not
     covered: the ledger folder, locks, server logs, pending and temporary files, the live decision log.
     """
     parts = PurePosixPath(path).parts
@@ -124,6 +125,7 @@ def kind_for_path(path: str) -> Kind | None:
     head, name = parts[0], parts[-1]
     simple: dict[str, Kind] = {
         "approvals": "approval",
+        "deploy_retries": "deploy_retry",
         "signoffs": "signoff",
         "thresholds": "threshold_change",
         "audit": "spot_check",
@@ -149,8 +151,8 @@ def kind_for_path(path: str) -> Kind | None:
 
 
 LEDGERED_DIRS: tuple[str, ...] = (
-    "approvals", "signoffs", "thresholds", "audit", "models", "releases", "people", "tickets", "deployments",
-    "decision_logs",
+    "approvals", "deploy_retries", "signoffs", "thresholds", "audit", "models", "releases", "people", "tickets",
+    "deployments", "decision_logs",
 )  # fmt: skip
 """Top-level folders searched for files that must have a ledger entry (see :func:`kind_for_path`)."""
 

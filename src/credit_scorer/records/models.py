@@ -231,7 +231,7 @@ def summarise(
     )
 
 
-def _free_id(store: ComplianceStore, directory: str, stem: str) -> str:
+def free_record_id(store: ComplianceStore, directory: str, stem: str) -> str:
     """``stem``, or ``stem_2``, ``stem_3``… when taken (call under the directory's lock).
 
     Probes only the candidate names instead of listing the folder, so writing stays
@@ -283,7 +283,7 @@ def write_approval(
     """
     with store.lock(APPROVALS_DIR):
         signer = ledger.signer_for(store)
-        approval_id = _free_id(store, APPROVALS_DIR, f"approval_{file_stamp(decided_at)}")
+        approval_id = free_record_id(store, APPROVALS_DIR, f"approval_{file_stamp(decided_at)}")
         record = _signed(ApprovalRecord.model_validate({**record_fields, "approval_id": approval_id}), person)
         path = f"{APPROVALS_DIR}/{approval_id}.json"
         ledger.commit(store, "approval", path, record.to_json(), signer=signer, activates=activates)
@@ -306,7 +306,7 @@ def write_signoff(
     """Write a tester sign-off record (signed by the tester's unlocked key ``person``, when given)."""
     with store.lock(SIGNOFFS_DIR):
         signer = ledger.signer_for(store)
-        signoff_id = _free_id(store, SIGNOFFS_DIR, f"signoff_{release_id}_{file_stamp(at)}")
+        signoff_id = free_record_id(store, SIGNOFFS_DIR, f"signoff_{release_id}_{file_stamp(at)}")
         record = SignoffRecord(
             signoff_id=signoff_id,
             timestamp=iso_utc(at),

@@ -86,6 +86,11 @@ class ReleaseLogRow(BaseModel):
         return "| " + " | ".join(_cell(c) for c in cells) + " |\n"
 
 
+def normal_url(url: str) -> str:
+    """A deployment URL as compared: no surrounding space or trailing slash, ``localhost`` as ``127.0.0.1``."""
+    return url.strip().rstrip("/").replace("://localhost:", "://127.0.0.1:")
+
+
 _ESCAPES = {"\\": "\\\\", "|": "\\|", "\n": "\\n", "\r": "\\r"}
 _UNESCAPES = {"\\": "\\", "|": "|", "n": "\n", "r": "\r"}
 

@@ -6,19 +6,17 @@ release-log row → the ticket. A rejection or refusal writes its approval recor
 then the ticket. Records never depend on a ticket update succeeding; a failed ticket
 update is reported, never hidden.
 
-Used by the pipeline steps and by the CLI (sign-off, approve, redeploy).
+Used by the pipeline steps and by the CLI (sign-off, approve, redeploy). The steps that put a stored model
+live are shared with a retried deployment (``deploy_retry.py``) in ``go_live.py``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import secrets
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path, PurePosixPath
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -26,7 +24,7 @@ from pydantic import BaseModel, ConfigDict
 from credit_scorer.adapters.tickets import ROLLED_BACK, CommentKind, TicketTracker
 from credit_scorer.core.errors import Conflict, CreditScorerError
 from credit_scorer.core.faults import crash_point
-from credit_scorer.core.ports import Activation, Deployer, Deployment, DeploymentError
+from credit_scorer.core.ports import Deployer, Deployment, DeploymentError
 from credit_scorer.documents.build import FILE_NAMES, DocumentBundle
 from credit_scorer.documents.collect import AnnexIvDocument
 from credit_scorer.domain.checks import ThresholdChecks
@@ -38,10 +36,11 @@ from credit_scorer.records import models as records
 from credit_scorer.records.layout import MODELS_DIR, RELEASES_DIR
 from credit_scorer.records.models import ApprovalRecord, iso_utc, utc_now
 from credit_scorer.records.people import IdentityError, People, role_violation
-from credit_scorer.records.release_log import ReleaseLogRow, append_row, git_commit_log
+from credit_scorer.records.release_log import ReleaseLogRow, append_row, normal_url
 from credit_scorer.records.store import ComplianceStore, StoreError
 from credit_scorer.release import recovery
 from credit_scorer.release.gate import GateDecision
+from credit_scorer.release.go_live import LiveTarget, NotStarted, activation_for, go_live, local_model_file
 
 log = logging.getLogger(__name__)
 
@@ -132,18 +131,6 @@ def store_model(store: ComplianceStore, model_bytes: bytes) -> tuple[str, str]:
     return path, digest
 
 
-@contextlib.contextmanager
-def local_model_file(store: ComplianceStore, relpath: str) -> Iterator[Path]:
-    """A local path of a stored model file: the file itself in a local store, else a temporary copy."""
-    if store.is_local:
-        yield store.local_path(relpath)
-        return
-    with tempfile.TemporaryDirectory(prefix="credit-scorer-model-") as folder:
-        path = Path(folder) / PurePosixPath(relpath).name
-        path.write_bytes(store.read_bytes(relpath))
-        yield path
-
-
 def _record_fields(
     candidate: ReleaseCandidate, decision: GateDecision, waivers: list[str], dev_mode: bool
 ) -> dict[str, object]:
@@ -196,9 +183,14 @@ def ensure_undecided(store: ComplianceStore, release_id: str) -> None:
     if earlier:
         first = earlier[0]
         verdict = "approved" if first.approved else "rejected"
+        retry = (
+            f"; its deployment failed, and an approver retries it with `credit-scorer deploy {release_id} --as NAME`"
+            if first.approved and first.deployment_error
+            else ""
+        )
         raise AlreadyDecided(
             f"{release_id} was already {verdict} by {first.approver} at {first.timestamp} "
-            f"({first.approval_id}); one decision per release"
+            f"({first.approval_id}); one decision per release{retry}"
         )
 
 
@@ -239,18 +231,18 @@ def deploy_release(
     """Put an approved model live so that no crash leaves it half done.
 
     Under the store's ``deploy`` lock: recover what an earlier crash left → ledger the intent → store the model
-    → start the endpoint inactive (registered first) → write the approval record, whose ledger entry carries
-    the endpoint's activation token → the endpoint activates → release-log row → stop the endpoints it
-    replaces → ledger the outcome. When the endpoint cannot be started the approval is still recorded (with
-    ``deployment_url: null`` and the error) and :class:`DeploymentError` is raised.
+    → :func:`go_live.go_live` with the approval record as the record that makes the endpoint official. When the
+    endpoint cannot be started the approval is still recorded (with ``deployment_url: null`` and the error), the
+    ticket says ``deploy failed`` and :class:`go_live.NotStarted` is raised; ``credit-scorer deploy`` retries.
     """
     ensure_undecided(store, candidate.release_id)
+    release_id, decided_at = candidate.release_id, _decided_at(decision)
     with store.lock(recovery.DEPLOY_LOCK):  # one release goes live at a time, so "replace the previous one" holds
         recovery.recover(store, deployer)
         operation = recovery.begin(
             store,
             "deploy",
-            candidate.release_id,
+            release_id,
             model_sha256=candidate.model_sha256,
             approver=decision.approver,
             decision_mode=decision.decision_mode,
@@ -261,76 +253,43 @@ def deploy_release(
             raise StoreError(f"model bytes hash to {digest}, but the run's model is {candidate.model_sha256}")
         crash_point("deploy-model-stored")
         fields = _record_fields(candidate, decision, waivers, dev_mode) | {"model_path": model_path}
-        previous = [d for d in deployer.list() if d.deployment.release_id != candidate.release_id]
-        token = secrets.token_hex(16)
+
+        def record_failure(error: str) -> str:
+            return records.write_approval(store, fields | {"deployment_error": error}, decided_at).approval_id
+
+        def record_start(url: str, token: str) -> ApprovalRecord:
+            return records.write_approval(store, fields | {"deployment_url": url}, decided_at, activates=token)
+
+        target = LiveTarget(release_id, model_path, digest, port, by=decision.approver)
         try:
-            with local_model_file(store, model_path) as model_file:
-                deployment = deployer.deploy(candidate.release_id, model_file, digest, port, _activation(store, token))
-        except DeploymentError as exc:
-            record = records.write_approval(store, fields | {"deployment_error": str(exc)}, _decided_at(decision))
-            recovery.finish(store, operation, "failed", f"the endpoint could not be started: {exc}")
-            comment_with_checkpoint(
-                store,
-                tracker,
-                candidate.release_id,
-                decision.approver,
-                "decision",
-                f"Approved ({record.approval_id}) but deployment failed: {exc}",
-            )
+            record, deployment = go_live(
+                store, deployer, target, operation,
+                record_failure=record_failure, record_start=record_start, git_commit=git_commit,
+            )  # fmt: skip
+        except NotStarted as exc:
+            deploy_failed(
+                store, tracker, release_id, decision.approver, "decision",
+                f"Approved ({exc.record_id}) but deployment failed: {exc.cause}",
+            )  # fmt: skip
             raise
-        try:
-            record = records.write_approval(
-                store, fields | {"deployment_url": deployment.url}, _decided_at(decision), activates=token
-            )
-        except BaseException:
-            deployer.stop(candidate.release_id)  # no deployment without its record
-            raise
-        crash_point("deploy-approval-recorded")
-        deployment = deployer.await_active(candidate.release_id)
-        crash_point("deploy-activated")
-        append_row(
-            store,
-            ReleaseLogRow(
-                date=iso_utc(utc_now()),
-                event="release",
-                release_id=candidate.release_id,
-                model_path=model_path,
-                sha256=digest,
-                deployment_url=deployment.url,
-                approval_id=record.approval_id,
-                by=decision.approver,
-            ),
-        )
-        crash_point("deploy-row-logged")
-        if git_commit:
-            log.info("release log: %s", git_commit_log(store, f"Release {candidate.release_id} ({record.approval_id})"))
-        for old in previous:
-            deployer.stop(old.deployment.release_id)
-        crash_point("deploy-previous-stopped")
-        recovery.finish(store, operation, "done", approval_id=record.approval_id, url=deployment.url)
-    comment_with_checkpoint(
-        store,
-        tracker,
-        candidate.release_id,
-        decision.approver,
-        "decision",
-        f"Approved: {decision.rationale} ({record.approval_id})",
-    )
-    comment_with_checkpoint(
-        store,
-        tracker,
-        candidate.release_id,
-        "credit-scorer",
-        "deployment",
-        f"Deployed at {deployment.url}",
-    )
-    _ticket(tracker.set_status, candidate.release_id, "deployed")
+    approved = f"Approved: {decision.rationale} ({record.approval_id})"
+    comment_with_checkpoint(store, tracker, release_id, decision.approver, "decision", approved)
+    deployed(store, tracker, release_id, f"Deployed at {deployment.url}")
     return record, deployment
 
 
-def _activation(store: ComplianceStore, token: str) -> Activation | None:
-    """What the endpoint waits for: the token in the store's ledger file (local stores)."""
-    return Activation(ledger_file=store.local_path(ledger.LEDGER_FILE), token=token) if store.is_local else None
+def deploy_failed(
+    store: ComplianceStore, tracker: TicketTracker, release_id: str, author: str, kind: CommentKind, body: str
+) -> None:
+    """Tell the ticket a deployment failed: a comment with the reason, status ``deploy failed``."""
+    comment_with_checkpoint(store, tracker, release_id, author, kind, body)
+    _ticket(tracker.set_status, release_id, "deploy failed")
+
+
+def deployed(store: ComplianceStore, tracker: TicketTracker, release_id: str, body: str) -> None:
+    """Tell the ticket the release is live: the deployer's comment, status ``deployed``."""
+    comment_with_checkpoint(store, tracker, release_id, "credit-scorer", "deployment", body)
+    _ticket(tracker.set_status, release_id, "deployed")
 
 
 def rollback(
@@ -369,7 +328,7 @@ def _rollback(
     if violation and role_violation(people, actor, "approver"):
         raise IdentityError(f"refused: {violation}; rollbacks are done by an ML engineer or an approver")
     found = ledger.entries(store)  # read first, for precise refusals; verified in full before acting
-    rows = [r for r in recovery.ledgered_rows(found) if _same_url(r.deployment_url, url)]
+    rows = [r for r in recovery.ledgered_rows(found) if normal_url(r.deployment_url) == normal_url(url)]
     if not rows:
         raise ReleaseRefused(f"no release in the ledger of {store.url} was deployed at {url}")
     target = rows[-1]
@@ -400,7 +359,7 @@ def _rollback(
     operation = recovery.begin(store, "rollback", target.release_id, url=url, by=actor, reason=reason)
     crash_point("rollback-intent")
     token = secrets.token_hex(16)
-    activation = _activation(store, token)
+    activation = activation_for(store, token)
     with local_model_file(store, path) as model_file:
         try:
             deployment = deployer.deploy(target.release_id, model_file, target.sha256, wanted, activation)
@@ -464,13 +423,6 @@ def trusted_entries(store: ComplianceStore) -> list[ledger.LedgerEntry]:
             "nothing is restored from it; run `credit-scorer audit verify`"
         )
     return found
-
-
-def _same_url(a: str, b: str) -> bool:
-    def norm(u: str) -> str:
-        return u.strip().rstrip("/").replace("://localhost:", "://127.0.0.1:")
-
-    return norm(a) == norm(b)
 
 
 def _port_of(url: str) -> int | None:

@@ -8,7 +8,7 @@ the release gate, waiting for a decision; 1 the run failed (bad data, a step err
 One module per command group; each command parses its options, calls one service and prints:
 
 - ``releases.py``       run, show, runs, pending, sign-off, approve, resume, redeploy, annex-iv
-- ``deployments.py``    deployments [stop]
+- ``deployments.py``    deployments [stop], deploy (retry a failed deployment)
 - ``audit.py``          audit verify | checkpoint | pin | rotate-key | spot-check
 - ``registries.py``     thresholds set | history, people show | set | history
 - ``approval_console.py`` users add | list | remove, console
@@ -54,6 +54,7 @@ def main(
 
 app.add_typer(releases.app)
 app.add_typer(approval_console.app)  # the console command; its users group follows
+app.add_typer(deployments.app)  # deploy
 app.add_typer(deployments.deployments_app, name="deployments")
 app.add_typer(audit.audit_app, name="audit")
 app.add_typer(registries.thresholds_app, name="thresholds")

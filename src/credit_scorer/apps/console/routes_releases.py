@@ -62,6 +62,7 @@ def release_status(request: Request, release_id: str) -> Response:
             "run_status": status.gate.run_status if status.gate else None,
             "steps": [s.model_dump() for s in status.steps],
             "deployment_url": status.row.deployment_url or None,
+            "deploy_error": status.row.deploy_error or None,
             "live": status.row.status == "live",
             "decided_by": status.row.decided_by or None,
             "resume_exit_code": console.resumer.exit_code(release_id),

@@ -22,9 +22,11 @@ from credit_scorer.domain.evaluate import Evaluation
 from credit_scorer.domain.fairness import FairnessReport
 from credit_scorer.domain.risk import RiskAssessment
 from credit_scorer.pipelines import run as runs
+from credit_scorer.records.deploy_retries import DeploymentState, DeployRetryRecord, deployment_state, read_retries
 from credit_scorer.records.layout import RELEASES_DIR
 from credit_scorer.records.models import ApprovalRecord, SignoffRecord, decisions_for, read_approvals, signoffs_for
 from credit_scorer.records.refusals import Refusal, refusals_for
+from credit_scorer.records.release_log import ReleaseLogRow, read_rows
 from credit_scorer.records.store import ComplianceStore, StoreError
 from credit_scorer.records.submissions import read_submission
 from credit_scorer.release.workflow import ReleaseCandidate, artefact_dir
@@ -65,6 +67,8 @@ class ReleaseRow:
     decided_by: str = ""
     decided_at: str = ""
     deployment_url: str = ""
+    deploy_error: str = ""
+    """Why an approved release is not live (its last deployment attempt failed); empty otherwise."""
 
     @property
     def status_label(self) -> str:
@@ -93,6 +97,8 @@ class ReleaseDetail:
     gate: runs.GateState | None
     steps: list[runs.StepProgress] = field(default_factory=list)
     has_annex_iv: bool = False
+    retries: list[DeployRetryRecord] = field(default_factory=list)
+    """Retried deployments of the approval, oldest first."""
     refusals: list[Refusal] = field(default_factory=list)
 
     @property
@@ -117,11 +123,14 @@ def status_of(
     live_releases: set[str],
     release_id: str,
     resume: Literal["running", "failed"] | None = None,
+    deployment: DeploymentState | None = None,
 ) -> str:
     """The status key of a release from its records, ticket, run and deployments.
 
     ``resume`` says how the resume of a submitted but not yet recorded decision stands
     (see :func:`resume_of`): still running, or failed (the decision waits for a retry).
+    ``deployment``: where the approval's deployment stands by its records, retries included
+    (:func:`deployment_of`); without it, the approval record alone says.
     """
     if decisions:
         first = decisions[0]
@@ -131,6 +140,8 @@ def status_of(
             return "rolled-back"
         if release_id in live_releases:
             return "live"
+        if deployment is not None:
+            return "deploy-failed" if deployment.deploy_failed else "deployed"
         if first.deployment_url is None:
             return "deploy-failed" if first.deployment_error else "resuming"
         return "deployed"
@@ -152,6 +163,14 @@ def _refusals(store: ComplianceStore, release_id: str) -> list[Refusal]:
         return refusals_for(store, release_id)
     except (StoreError, OSError):  # a damaged ledger: the page still shows the rest; audit verify names it
         return []
+
+
+def deployment_of(
+    decisions: list[ApprovalRecord], retries: list[DeployRetryRecord], rows: list[ReleaseLogRow]
+) -> DeploymentState | None:
+    """Where an approved release's deployment stands (its approval, retries and release-log rows); None otherwise."""
+    first = decisions[0] if decisions else None
+    return deployment_state(first, retries, rows) if first is not None and first.approved else None
 
 
 def _model(store: ComplianceStore, path: str, cls: type[M]) -> M | None:
@@ -186,6 +205,7 @@ def list_releases(
     by_release: dict[str, list[ApprovalRecord]] = {}
     for record in read_approvals(store):
         by_release.setdefault(record.release_id, []).append(record)
+    retries, log_rows = read_retries(store), read_rows(store)
     waiting: list[ReleaseRow] = []
     history: list[ReleaseRow] = []
     for release_id in release_ids(store):
@@ -194,7 +214,8 @@ def list_releases(
         run_id, submitter = origin_of(store, release_id, decisions)
         gate = _gate(run_id) if run_id and not decisions else None
         checks = _model(store, f"{artefact_dir(release_id)}/threshold_checks.json", ThresholdChecks)
-        row = _row(release_id, run_id, ticket, decisions, gate, live, submitter, checks, resumes)
+        deployment = deployment_of(decisions, retries, log_rows)
+        row = _row(release_id, run_id, ticket, decisions, gate, live, submitter, checks, resumes, deployment)
         (waiting if row.status == "waiting" else history).append(row)
     waiting.sort(key=lambda r: r.created)
     history.sort(key=lambda r: r.created, reverse=True)
@@ -240,6 +261,7 @@ def _row(
     submitter: str,
     checks: ThresholdChecks | None,
     resumes: ResumeLookup | None = None,
+    deployment: DeploymentState | None = None,
 ) -> ReleaseRow:
     first = decisions[0] if decisions else None
     status = status_of(
@@ -250,7 +272,9 @@ def _row(
         live,
         release_id,
         resume_of(release_id, decisions, gate, resumes),
+        deployment,
     )
+    url = (deployment.url if deployment else first.deployment_url if first else None) or ""
     return ReleaseRow(
         release_id=release_id,
         run_id=run_id,
@@ -261,7 +285,8 @@ def _row(
         failed_checks=tuple(checks.failed) if checks else (),
         decided_by=first.approver if first else "",
         decided_at=first.timestamp if first else "",
-        deployment_url=(first.deployment_url or "") if first else "",
+        deployment_url="" if status == "deploy-failed" else url,
+        deploy_error=(deployment.reason or "") if deployment and status == "deploy-failed" else "",
     )
 
 
@@ -290,6 +315,7 @@ class ReleaseStatus:
     gate: runs.GateState | None
     steps: list[runs.StepProgress]
     checks: ThresholdChecks | None
+    retries: list[DeployRetryRecord] = field(default_factory=list)
 
 
 def release_status(
@@ -309,8 +335,10 @@ def release_status(
     steps = runs.run_progress(run_id)[1] if gate is not None else []
     checks = _model(store, f"{artefact_dir(release_id)}/threshold_checks.json", ThresholdChecks)
     live = live_release_ids(deployer)
-    row = _row(release_id, run_id, ticket, decisions, gate, live, submitter, checks, resumes)
-    return ReleaseStatus(row, ticket, decisions, gate, steps, checks)
+    retries = [r for r in read_retries(store) if r.release_id == release_id]
+    deployment = deployment_of(decisions, retries, read_rows(store))
+    row = _row(release_id, run_id, ticket, decisions, gate, live, submitter, checks, resumes, deployment)
+    return ReleaseStatus(row, ticket, decisions, gate, steps, checks, retries)
 
 
 def release_detail(
@@ -341,4 +369,5 @@ def release_detail(
         gate=status.gate,
         steps=status.steps,
         has_annex_iv=store.exists(f"{folder}/annex_iv.pdf"),
+        retries=status.retries,
     )
