@@ -110,6 +110,9 @@ def signing_identities(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pat
         file.write_text(DEMO_PASSWORD + "\n")
         file.chmod(0o600)
         PASSWORD_FILES[name] = file
+    sealed = {path: path.read_bytes() for path in folder.iterdir()}
     with pytest.MonkeyPatch.context() as env:
         env.setenv(IDENTITIES_ENV, str(folder))
         yield folder
+    changed = [path.name for path, data in sealed.items() if not path.exists() or path.read_bytes() != data]
+    assert not changed, f"a test re-enrolled a demo person in the session's identities folder: {changed}"

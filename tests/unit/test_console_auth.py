@@ -14,7 +14,10 @@ from credit_scorer.apps.cli.main import app
 from credit_scorer.apps.console import sessions as sessions_mod
 from credit_scorer.apps.console.sessions import SessionStore, tokens_match
 from credit_scorer.apps.console.users import UserError, add_user, authenticate, load_credentials, remove_user
+from credit_scorer.core.settings import IDENTITIES_ENV
+from credit_scorer.records import ledger
 from credit_scorer.records.people import People
+from credit_scorer.records.store import ComplianceStore
 
 PEOPLE = People(people={"Quinn Tester": ["tester"], "Jane Doe": ["approver"], "Ada Lovelace": ["submitter"]})
 PASSWORD = "correct-horse-battery"
@@ -76,13 +79,22 @@ def test_users_add_command_reads_the_password_from_stdin_and_never_prints_it(tmp
     people.write_text("people:\n  Jane Doe: [approver]\n")
     store = ["--store", str(tmp_path / "compliance")]
     args = ["users", "add", "Jane Doe", "--role", "approver", "--password-stdin", "--people", str(people), *store]
-    result = CliRunner().invoke(app, [*args, "--users", str(path)], input=PASSWORD + "\n")
+    keys = {IDENTITIES_ENV: str(tmp_path / "identities")}  # never the session's demo keys
+    result = CliRunner().invoke(app, [*args, "--users", str(path)], input=PASSWORD + "\n", env=keys)
     assert result.exit_code == 0, result.output
     assert PASSWORD not in result.output
+    [sealed] = (tmp_path / "identities").iterdir()  # enrolled: a signing key sealed by the password ...
+    assert PASSWORD not in sealed.read_text()
+    enrolled = [
+        e.event() for e in ledger.entries(ComplianceStore(str(tmp_path / "compliance"))) if e.kind == "identity"
+    ]
+    assert [(e["action"], e["name"]) for e in enrolled] == [("enrol", "Jane Doe")]  # ... its public key ledgered
     assert authenticate(path, People(people={"Jane Doe": ["approver"]}), "Jane Doe", PASSWORD) == "approver"
     listed = CliRunner().invoke(app, ["users", "list", "--users", str(path)])
     assert "Jane Doe" in listed.output and "approver" in listed.output and "argon2" not in listed.output
-    bad_role = CliRunner().invoke(app, [*args[:3], "--role", "boss", *args[5:], "--users", str(path)], input="x\n")
+    bad_role = CliRunner().invoke(
+        app, [*args[:3], "--role", "boss", *args[5:], "--users", str(path)], input="x\n", env=keys
+    )
     assert bad_role.exit_code == 2
     assert "--role must be submitter, tester, approver or auditor" in bad_role.output
 
