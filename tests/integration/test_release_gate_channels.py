@@ -6,6 +6,7 @@ Runs the real ZenML pipeline on the bundled data and real scoring servers on loo
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -92,6 +93,8 @@ def test_terminal_approval_over_failed_checks_needs_a_typed_override(store: Path
     child = pexpect.spawn(
         CLI, ["run", "--shuffle-labels", "--n-estimators", "20"], env=env, encoding="utf-8", timeout=240
     )
+    transcript = io.StringIO()
+    child.logfile_read = transcript  # everything the terminal showed, to check no password was echoed
     try:
         child.expect("Your name")  # the name comes first, and is checked before anything else is asked
         child.sendline("Quinn Tester")
@@ -131,6 +134,8 @@ def test_terminal_approval_over_failed_checks_needs_a_typed_override(store: Path
     ]
     assert record["signature"]["signer"] == "Jane Doe"
     assert "not her password" not in child.before and DEMO_PASSWORD not in (child.before or "")
+    shown = transcript.getvalue()
+    assert "Password of Jane Doe" in shown and "not her password" not in shown and DEMO_PASSWORD not in shown
 
 
 def test_terminal_without_a_sign_off_pauses_instead_of_asking(store: Path) -> None:

@@ -20,10 +20,8 @@ import contextlib
 import fcntl
 import json
 import logging
-import os
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -53,6 +51,7 @@ from credit_scorer.adapters.local_processes import (
     terminate,
 )
 from credit_scorer.core.faults import crash_point
+from credit_scorer.core.files import write_atomic
 from credit_scorer.core.ports import Activation, Deployment, DeploymentError, DeploymentStatus
 from credit_scorer.core.settings import current_settings, environ
 from credit_scorer.records import ledger
@@ -556,23 +555,3 @@ def _model_of(segment: Path) -> str:
     with contextlib.suppress(OSError, ValueError, KeyError), open(segment, "rb") as handle:
         return str(json.loads(handle.readline())["model_sha256"])
     return ""
-
-
-def write_atomic(path: Path, payload: bytes) -> None:
-    """Write ``payload`` to ``path`` via a temp file, fsync and ``os.replace``."""
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as tmp:
-            tmp.write(payload)
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)

@@ -191,14 +191,7 @@ def pending_releases() -> list[PendingRelease]:
         run = client.get_pipeline_run(condition.run.id)
         if run.status != ExecutionStatus.PAUSED:
             continue
-        found.append(
-            PendingRelease(
-                run_id=str(run.id),
-                created=run.created.strftime("%Y-%m-%d %H:%M:%S"),
-                candidate=release_candidate(run.id),
-                condition_id=str(condition.id),
-            )
-        )
+        found.append(_pending(run, condition_id=str(condition.id)))
     return sorted(found + _asking_at_terminals(client), key=lambda p: p.created)
 
 
@@ -216,15 +209,19 @@ def _asking_at_terminals(client: Client) -> list[PendingRelease]:
             continue
         if not _process_alive(asking):
             continue
-        found.append(
-            PendingRelease(
-                run_id=str(run.id),
-                created=run.created.strftime("%Y-%m-%d %H:%M:%S"),
-                candidate=release_candidate(run.id),
-                terminal=f"pid {asking.get('pid')} on {asking.get('host')}",
-            )
-        )
+        found.append(_pending(run, terminal=f"pid {asking.get('pid')} on {asking.get('host')}"))
     return found
+
+
+def _pending(run: Any, *, condition_id: str | None = None, terminal: str | None = None) -> PendingRelease:
+    """A run waiting at the gate, with its gate inputs; ``condition_id`` (paused) or ``terminal`` (asking)."""
+    return PendingRelease(
+        run_id=str(run.id),
+        created=run.created.strftime("%Y-%m-%d %H:%M:%S"),
+        candidate=release_candidate(run.id),
+        condition_id=condition_id,
+        terminal=terminal,
+    )
 
 
 def _process_alive(asking: dict[str, Any]) -> bool:

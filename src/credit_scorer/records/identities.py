@@ -18,7 +18,6 @@ import base64
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +31,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from credit_scorer.core.errors import ConfigError
+from credit_scorer.core.files import write_atomic
 from credit_scorer.core.settings import current_settings
 from credit_scorer.records import ledger
 from credit_scorer.records.people import IdentityError
@@ -169,21 +169,6 @@ def load_sealed(name: str, directory: Path | None = None) -> SealedKey:
     return sealed
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _event(action: Action, name: str, key_id: str, public_key: str, by: str, reason: str) -> dict[str, object]:
     return {
         "action": action, "name": name, "key_id": key_id, "public_key": public_key,
@@ -221,7 +206,8 @@ def save_sealed(sealed: SealedKey, directory: Path | None = None) -> Path:
     (:func:`adopt_sealed`) or ``users add`` enrols it.
     """
     path = _sealed_path(identities_dir(directory), sealed.name)
-    _write_private(path, sealed.model_dump_json(indent=2).encode("utf-8"))
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    write_atomic(path, sealed.model_dump_json(indent=2).encode("utf-8"), mode=0o600)
     return path
 
 

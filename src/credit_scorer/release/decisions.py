@@ -31,7 +31,7 @@ from credit_scorer.release.gate import (
     sign_decision,
     validate_decision,
 )
-from credit_scorer.release.refusals import refusals_recorded
+from credit_scorer.release.refusals import refusals_recorded, unlock_recorded
 from credit_scorer.release.signoffs import signer_from_env, signoff_from_tracker
 from credit_scorer.release.terminal import prompt_decision, terminal_console
 from credit_scorer.release.workflow import ReleaseCandidate, ensure_undecided
@@ -149,13 +149,10 @@ def terminal_unlock(
     """
 
     def unlock(name: str, password: str) -> Signer | None:
-        if dev_mode and not password:
-            return None
-        with refusals_recorded(
-            store, tracker, release_id=candidate.release_id, run_id=candidate.run_id,
-            actor=name, action="decide", channel="interactive",
-        ):  # fmt: skip
-            return identities.unlock(store, name, password)
+        return unlock_recorded(
+            store, tracker, release_id=candidate.release_id, run_id=candidate.run_id, actor=name,
+            action="decide", channel="interactive", password=password, dev_mode=dev_mode,
+        )  # fmt: skip
 
     return unlock
 

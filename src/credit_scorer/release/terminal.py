@@ -9,6 +9,7 @@ from __future__ import annotations
 import getpass
 import sys
 from collections.abc import Callable
+from typing import TypeVar
 
 from rich.console import Console
 from rich.markup import escape
@@ -103,44 +104,40 @@ def _ask(console: Console, prompt: str, read: Callable[[], str]) -> str:
     return line.strip()
 
 
-def ask_approver(console: Console, vet: Callable[[str], None], reader: Callable[[], str]) -> str:
-    """The approver's name, accepted by ``vet`` (role, separation of duties) before anything else is asked.
+T = TypeVar("T")
 
-    ``vet`` raises :class:`IdentityError` (and records the refusal); after :data:`NAME_ATTEMPTS` refused
-    names the last refusal ends the prompt.
-    """
-    for attempt in range(1, NAME_ATTEMPTS + 1):
+
+def _until_accepted(console: Console, attempt: Callable[[], T]) -> T:
+    """Run ``attempt`` until it is not refused; each :class:`IdentityError` is shown (its refusal is recorded by
+    whoever raised it), and after :data:`NAME_ATTEMPTS` refusals the last one ends the prompt."""
+    for number in range(1, NAME_ATTEMPTS + 1):
+        try:
+            return attempt()
+        except IdentityError as exc:
+            console.print(f"[bold red]{escape(str(exc))}[/]", soft_wrap=True)
+            if number == NAME_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def ask_approver(console: Console, vet: Callable[[str], None], reader: Callable[[], str]) -> str:
+    """The approver's name, accepted by ``vet`` (role, separation of duties) before anything else is asked."""
+
+    def attempt() -> str:
         approver = ""
         while not approver:
             approver = _ask(console, "Your name (approver): ", reader)
-        try:
-            vet(approver)
-        except IdentityError as exc:
-            console.print(f"[bold red]{escape(str(exc))}[/]", soft_wrap=True)
-            if attempt == NAME_ATTEMPTS:
-                raise
-            continue
+        vet(approver)
         return approver
-    raise AssertionError("unreachable")  # pragma: no cover
+
+    return _until_accepted(console, attempt)
 
 
-def ask_password(
-    console: Console, approver: str, unlock: Unlock, read_secret: Callable[[str], str]
-) -> Signer | None:
-    """The approver's key, unlocked by the password they type (not echoed); refused passwords are asked again.
-
-    ``unlock`` raises :class:`IdentityError` for a wrong password (and records the refusal); after
-    :data:`NAME_ATTEMPTS` refusals the last one ends the prompt.
-    """
-    for attempt in range(1, NAME_ATTEMPTS + 1):
-        password = read_secret(f"Password of {approver} (it signs your decision): ")
-        try:
-            return unlock(approver, password)
-        except IdentityError as exc:
-            console.print(f"[bold red]{escape(str(exc))}[/]", soft_wrap=True)
-            if attempt == NAME_ATTEMPTS:
-                raise
-    raise AssertionError("unreachable")  # pragma: no cover
+def ask_password(console: Console, approver: str, unlock: Unlock, read_secret: Callable[[str], str]) -> Signer | None:
+    """The approver's key, unlocked by the password they type (not echoed); a refused password is asked again."""
+    return _until_accepted(
+        console, lambda: unlock(approver, read_secret(f"Password of {approver} (it signs your decision): "))
+    )
 
 
 def _read_hidden(prompt: str) -> str:

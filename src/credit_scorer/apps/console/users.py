@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +25,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from credit_scorer.core.errors import ConfigError, CreditScorerError
+from credit_scorer.core.files import write_atomic
 from credit_scorer.core.settings import current_settings
 from credit_scorer.records.models import iso_utc, utc_now
 from credit_scorer.records.people import People, Role, role_violation
@@ -82,17 +81,7 @@ def load_credentials(path: Path) -> CredentialsFile:
 def _save(path: Path, credentials: CredentialsFile) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     data = json.dumps(credentials.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, data.encode("utf-8"), mode=0o600)
 
 
 def password_problem(password: str) -> str | None:
